@@ -1,0 +1,47 @@
+/**
+ * Publish domain events to RabbitMQ from Deno without blocking on the broker
+ * and without losing an event you have accepted.
+ *
+ * - `publish()` validates, stores and returns at once; `high` priority waits
+ *   for RabbitMQ's publisher confirm.
+ * - A background dispatcher sends the rest in batches, with bounded
+ *   concurrency and a publish timeout.
+ * - During an outage events wait in the pending store (in memory, or on disk
+ *   in Deno KV with `enablePersistence`) and are delivered when the broker is
+ *   back, high priority first.
+ * - Retries with backoff, a circuit breaker, and a dead-letter queue.
+ *
+ * @example
+ * ```ts ignore
+ * import { createRabbitMQAsyncEventPublisher } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const publisher = await createRabbitMQAsyncEventPublisher(
+ *   { url: "amqp://guest:guest@localhost:5672", exchange: "domain-events" },
+ *   { bufferConfig: { enablePersistence: true } },
+ * );
+ * await publisher.publish({
+ *   id: crypto.randomUUID(),
+ *   type: "user.created",
+ *   data: { userId: 7 },
+ *   metadata: { source: "accounts", priority: "high" },
+ * });
+ * await publisher.close();
+ * ```
+ *
+ * @module
+ */
+
+export * from "./src/errors.ts";
+export * from "./src/event.ts";
+export * from "./src/config.ts";
+export * from "./src/logger.ts";
+export * from "./src/transport.ts";
+export * from "./src/amqp_transport.ts";
+export * from "./src/store.ts";
+export * from "./src/memory_store.ts";
+export * from "./src/kv_store.ts";
+export * from "./src/event_buffer.ts";
+export * from "./src/retry.ts";
+export * from "./src/error_classification.ts";
+export * from "./src/circuit_breaker.ts";
+export * from "./src/publisher.ts";

@@ -1,0 +1,413 @@
+/**
+ * The RabbitMQ transport, on `npm:@cloudamqp/amqp-client`: one connection,
+ * one confirm channel, `mandatory` publishing, and reconnection with
+ * exponential backoff across several broker URLs.
+ *
+ * @module
+ */
+
+import { type AMQPBaseClient, type AMQPChannel, AMQPClient } from "@cloudamqp/amqp-client";
+import { deadline, delay, settleWithin } from "./_async.ts";
+import { maskCredentials, maskUrl } from "./config.ts";
+import { TransportError } from "./errors.ts";
+import { type Logger, quietLogger } from "./logger.ts";
+import type {
+  ConnectionState,
+  ConnectionStateChange,
+  OutboundMessage,
+  SendOutcome,
+  Transport,
+} from "./transport.ts";
+
+/** Options of {@linkcode AmqpTransport}. */
+export interface AmqpTransportOptions {
+  /** Broker URLs, tried in turn. */
+  urls: readonly string[];
+  /** The exchange to declare (durable). */
+  exchange: string;
+  /** Its type. @default {"topic"} */
+  exchangeType?: string;
+  /** Dead-letter exchange (fanout) and queue to declare and bind, if any. */
+  deadLetter?: { exchange: string; queue: string };
+  /** Heartbeat in seconds. @default {30} */
+  heartbeat?: number;
+  /** Connection name for the management UI. @default {"rabbitmq-publisher"} */
+  connectionName?: string;
+  /** First reconnection delay in ms. @default {500} */
+  reconnectBaseDelay?: number;
+  /** Longest reconnection delay in ms. @default {30000} */
+  reconnectMaxDelay?: number;
+  /** Longest wait for one connection attempt, in ms. @default {10000} */
+  connectTimeout?: number;
+  /** Where to log. @default {quietLogger} */
+  logger?: Logger;
+}
+
+interface Session {
+  client: AMQPClient;
+  channel: AMQPChannel;
+  // message_id of returned (unroutable) messages whose confirm has not been seen yet
+  returned: Map<string, { code?: number; text?: string }>;
+  lost: Promise<Error>;
+}
+
+const RETURN_CODE_NO_ROUTE = 312;
+
+/**
+ * A {@linkcode Transport} to RabbitMQ.
+ *
+ * @example
+ * ```ts ignore
+ * import { AmqpTransport } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const transport = new AmqpTransport({
+ *   urls: ["amqp://guest:guest@localhost:5672"],
+ *   exchange: "domain-events",
+ * });
+ * await transport.start();
+ * const [outcome] = await transport.send([{
+ *   exchange: "domain-events",
+ *   routingKey: "user.created",
+ *   body: "{}",
+ *   properties: {
+ *     contentType: "application/json",
+ *     deliveryMode: 2,
+ *     messageId: "1",
+ *     type: "user.created",
+ *     timestamp: Date.now(),
+ *     headers: {},
+ *   },
+ * }], 5_000);
+ * console.log(outcome.ok);
+ * await transport.close();
+ * ```
+ */
+export class AmqpTransport implements Transport {
+  readonly #options: Required<Omit<AmqpTransportOptions, "deadLetter">> & {
+    deadLetter?: { exchange: string; queue: string };
+  };
+  readonly #listeners = new Set<(change: ConnectionStateChange) => void>();
+  readonly #stop = new AbortController();
+  #state: ConnectionState = "disconnected";
+  #session: Session | undefined;
+  #attempts = 0;
+  #urlIndex = 0;
+  #url: string | undefined;
+  #loop: Promise<void> | undefined;
+
+  /**
+   * @param options URLs, topology, heartbeat and reconnection delays.
+   * @throws {RangeError} When no URL is given.
+   */
+  constructor(options: AmqpTransportOptions) {
+    if (options.urls.length === 0) throw new RangeError("'urls' must name at least one broker");
+    this.#options = {
+      exchangeType: "topic",
+      heartbeat: 30,
+      connectionName: "rabbitmq-publisher",
+      reconnectBaseDelay: 500,
+      reconnectMaxDelay: 30_000,
+      connectTimeout: 10_000,
+      logger: quietLogger,
+      ...options,
+    };
+  }
+
+  /** The current connection state. */
+  get state(): ConnectionState {
+    return this.#state;
+  }
+
+  /** Failed connection attempts since the last successful connect. */
+  get reconnectAttempts(): number {
+    return this.#attempts;
+  }
+
+  /** The URL of the current or last connection, password masked. */
+  get url(): string | undefined {
+    return this.#url;
+  }
+
+  /**
+   * Starts the connection loop.
+   *
+   * @returns Resolves after the first pass through the URLs: true when connected.
+   */
+  start(): Promise<boolean> {
+    if (this.#loop) return Promise.resolve(this.#state === "connected");
+    const { promise, resolve } = Promise.withResolvers<boolean>();
+    this.#loop = this.#run(resolve);
+    return promise;
+  }
+
+  /**
+   * Adds a state listener.
+   *
+   * @param listener Called on every change.
+   * @returns A function removing it.
+   */
+  onStateChange(listener: (change: ConnectionStateChange) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * Publishes messages and waits for their confirms; never rejects.
+   *
+   * @param messages The messages.
+   * @param timeoutMs The longest wait for confirms.
+   * @returns One outcome per message, in order.
+   */
+  send(messages: readonly OutboundMessage[], timeoutMs: number): Promise<SendOutcome[]> {
+    const session = this.#session;
+    if (session === undefined || this.#state === "disconnected" || this.#state === "closed") {
+      return Promise.resolve(
+        failAll(messages, new TransportError("not-connected", "not connected", { sent: false })),
+      );
+    }
+    if (session.client.blocked !== undefined) {
+      const reason = `connection blocked by the broker: ${session.client.blocked}`;
+      return Promise.resolve(
+        failAll(messages, new TransportError("blocked", reason, { sent: false })),
+      );
+    }
+    const outcomes: (SendOutcome | undefined)[] = new Array(messages.length);
+    let pending = messages.length;
+    const { promise, resolve } = Promise.withResolvers<SendOutcome[]>();
+    const settle = (i: number, outcome: SendOutcome) => {
+      if (outcomes[i] !== undefined) return;
+      outcomes[i] = outcome;
+      if (--pending === 0) {
+        clearTimeout(timer);
+        resolve(outcomes as SendOutcome[]);
+      }
+    };
+    const timer: ReturnType<typeof setTimeout> = setTimeout(() => {
+      const error = new TransportError("timeout", `no publisher confirm within ${timeoutMs} ms`, {
+        sent: true,
+      });
+      for (let i = 0; i < messages.length; i++) settle(i, { ok: false, error });
+    }, timeoutMs);
+    for (let i = 0; i < messages.length; i++) {
+      const message = messages[i];
+      const properties = message.properties;
+      session.channel.basicPublish(
+        message.exchange,
+        message.routingKey,
+        message.body,
+        { ...properties, timestamp: new Date(properties.timestamp) },
+        true,
+      ).then(
+        () => {
+          const returned = session.returned.get(properties.messageId);
+          if (returned === undefined) return settle(i, { ok: true });
+          session.returned.delete(properties.messageId);
+          settle(i, {
+            ok: false,
+            error: new TransportError(
+              "unroutable",
+              `unroutable: exchange ${JSON.stringify(message.exchange)} has no queue bound for ` +
+                `routing key ${JSON.stringify(message.routingKey)} (${
+                  returned.text ?? "NO_ROUTE"
+                })`,
+              { code: returned.code ?? RETURN_CODE_NO_ROUTE, sent: true },
+            ),
+          });
+        },
+        (cause) => settle(i, { ok: false, error: toTransportError(cause) }),
+      );
+    }
+    if (messages.length === 0) {
+      clearTimeout(timer);
+      resolve([]);
+    }
+    return promise;
+  }
+
+  /** Closes the connection and stops reconnecting. */
+  async close(): Promise<void> {
+    if (this.#state === "closed" && this.#stop.signal.aborted) return;
+    this.#stop.abort();
+    const session = this.#session;
+    this.#session = undefined;
+    if (session) await closeQuietly(session.client);
+    await this.#loop;
+    this.#setState("closed");
+  }
+
+  async #run(firstPass: (connected: boolean) => void): Promise<void> {
+    const { urls, logger } = this.#options;
+    let failuresInPass = 0;
+    let reported = false;
+    const report = (connected: boolean) => {
+      if (!reported) firstPass(connected);
+      reported = true;
+    };
+    while (!this.#stop.signal.aborted) {
+      const url = urls[this.#urlIndex % urls.length];
+      this.#url = maskUrl(url);
+      this.#setState("connecting");
+      let session: Session;
+      try {
+        session = await this.#connect(url);
+      } catch (cause) {
+        if (this.#stop.signal.aborted) break;
+        this.#attempts++;
+        failuresInPass++;
+        this.#urlIndex++;
+        const error = toError(cause);
+        this.#setState("disconnected", error);
+        logger.warn(`RabbitMQ connection to ${this.#url} failed: ${error.message}`);
+        if (failuresInPass >= urls.length) report(false);
+        // Several URLs: the next one is tried at once, the backoff applies per full round.
+        if (this.#urlIndex % urls.length !== 0) continue;
+        await delay(this.#backoff(), this.#stop.signal);
+        continue;
+      }
+      this.#attempts = 0;
+      failuresInPass = 0;
+      this.#session = session;
+      this.#setState(session.client.blocked !== undefined ? "blocked" : "connected");
+      logger.info(`RabbitMQ connected to ${this.#url}`);
+      report(true);
+      const error = await Promise.race([session.lost, this.#aborted()]);
+      if (this.#session === session) this.#session = undefined;
+      if (this.#stop.signal.aborted) break;
+      await closeQuietly(session.client);
+      logger.warn(`RabbitMQ connection to ${this.#url} lost: ${error.message}`);
+      this.#setState("disconnected", error);
+      // After a loss, the same URL is tried first: it was good a moment ago.
+    }
+    report(false);
+  }
+
+  async #connect(url: string): Promise<Session> {
+    const { heartbeat, connectionName, connectTimeout, exchange, exchangeType, deadLetter } =
+      this.#options;
+    const target = new URL(url);
+    if (!target.searchParams.has("heartbeat")) {
+      target.searchParams.set("heartbeat", String(heartbeat));
+    }
+    if (!target.searchParams.has("name")) target.searchParams.set("name", connectionName);
+    const client = new AMQPClient(target.toString());
+    const lost = Promise.withResolvers<Error>();
+    client.onerror = (error) => lost.resolve(error);
+    client.ondisconnect = (error) => lost.resolve(error ?? new Error("connection closed"));
+    client.onblocked = (reason) => {
+      this.#options.logger.warn(`RabbitMQ blocked publishing: ${reason}`);
+      this.#setState("blocked");
+    };
+    client.onunblocked = () => {
+      this.#options.logger.info("RabbitMQ unblocked publishing");
+      if (this.#state === "blocked") this.#setState("connected");
+    };
+    try {
+      const channel = await deadline(
+        (async () => {
+          await client.connect();
+          const channel = await client.channel();
+          await channel.confirmSelect();
+          await channel.exchangeDeclare(exchange, exchangeType, { durable: true });
+          if (deadLetter) {
+            await channel.exchangeDeclare(deadLetter.exchange, "fanout", { durable: true });
+            await channel.queueDeclare(deadLetter.queue, { durable: true });
+            await channel.queueBind(deadLetter.queue, deadLetter.exchange, "");
+          }
+          return channel;
+        })(),
+        connectTimeout,
+        () => new Error(`connection attempt timed out after ${connectTimeout} ms`),
+      );
+      const returned = new Map<string, { code?: number; text?: string }>();
+      channel.onReturn = (message) => {
+        const id = message.properties.messageId;
+        if (id !== undefined) {
+          returned.set(id, { code: message.replyCode, text: message.replyText });
+        }
+      };
+      channel.onerror = (reason) => lost.resolve(new Error(`channel closed: ${reason}`));
+      return { client, channel, returned, lost: lost.promise };
+    } catch (error) {
+      await closeQuietly(client);
+      throw error;
+    }
+  }
+
+  #backoff(): number {
+    const { reconnectBaseDelay, reconnectMaxDelay } = this.#options;
+    const rounds = Math.ceil(this.#attempts / this.#options.urls.length);
+    const ceiling = Math.min(reconnectMaxDelay, reconnectBaseDelay * 2 ** Math.min(rounds - 1, 30));
+    // Equal jitter: never less than half the ceiling, so a flapping broker is not hammered.
+    return Math.round(ceiling / 2 + Math.random() * ceiling / 2);
+  }
+
+  #aborted(): Promise<Error> {
+    const signal = this.#stop.signal;
+    return new Promise((resolve) => {
+      if (signal.aborted) return resolve(new Error("closed"));
+      signal.addEventListener("abort", () => resolve(new Error("closed")), { once: true });
+    });
+  }
+
+  #setState(to: ConnectionState, error?: Error): void {
+    const from = this.#state;
+    if (from === to || from === "closed") return;
+    this.#state = to;
+    const change: ConnectionStateChange = { from, to, at: Date.now(), url: this.#url };
+    if (error) change.error = error;
+    for (const listener of this.#listeners) {
+      try {
+        listener(change);
+      } catch (listenerError) {
+        this.#options.logger.error("connection state listener failed", listenerError);
+      }
+    }
+  }
+}
+
+function failAll(messages: readonly OutboundMessage[], error: TransportError): SendOutcome[] {
+  return messages.map(() => ({ ok: false, error }));
+}
+
+function toError(cause: unknown): Error {
+  const error = cause instanceof Error ? cause : new Error(String(cause));
+  const message = maskCredentials(error.message);
+  if (message === error.message) return error;
+  return new Error(message, { cause: error.name });
+}
+
+const REPLY_CODE = /\((\d{3})\)\s*$/;
+
+function toTransportError(cause: unknown): TransportError {
+  const error = toError(cause);
+  const message = error.message;
+  if (message === "Message rejected") {
+    return new TransportError("nack", "the broker rejected the message (basic.nack)", {
+      sent: true,
+      cause: error,
+    });
+  }
+  if (/blocked/i.test(message)) {
+    return new TransportError("blocked", message, { sent: false, cause: error });
+  }
+  const code = REPLY_CODE.exec(message)?.[1];
+  if (code !== undefined) {
+    return new TransportError("closed-by-broker", message, {
+      code: Number(code),
+      sent: true,
+      cause: error,
+    });
+  }
+  return new TransportError("connection-lost", message, { sent: true, cause: error });
+}
+
+async function closeQuietly(client: AMQPBaseClient): Promise<void> {
+  if (client.closed) return;
+  try {
+    await settleWithin(client.close(), 2_000);
+  } catch {
+    // The socket is already gone; closing is best effort.
+  }
+  // A graceful close can hang on a stalled socket: make sure the socket is released.
+  (client as AMQPClient).socket?.destroy();
+}

@@ -1,0 +1,225 @@
+/**
+ * The named errors that callers of the publisher catch. Bad arguments and
+ * configuration get the built-in `TypeError`/`RangeError` instead.
+ *
+ * @module
+ */
+
+/**
+ * An event was refused before it was stored: a field is missing or has the
+ * wrong type, the data cannot be encoded as JSON, or the encoded message is
+ * too large. Nothing of the call that threw was stored.
+ *
+ * @example
+ * ```ts
+ * import { EventValidationError } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const err = new EventValidationError("id", "'id' must be a non-empty string: got \"\"");
+ * console.log(err.field); // "id"
+ * ```
+ */
+export class EventValidationError extends TypeError {
+  /** The path of the offending field, for example `"metadata.priority"`. */
+  readonly field: string;
+  /** In `publishBatch()`, the index of the offending event in the batch. */
+  readonly index?: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param field The path of the offending field.
+   * @param message What is wrong, naming the field and the bad value.
+   * @param options `index` in a batch, and the `cause`.
+   */
+  constructor(field: string, message: string, options: { index?: number; cause?: unknown } = {}) {
+    super(message, { cause: options.cause });
+    this.name = "EventValidationError";
+    this.field = field;
+    this.index = options.index;
+  }
+}
+
+/**
+ * The pending-event buffer is full (by count or by bytes) and the overflow
+ * policy is `reject`. The event was not stored.
+ *
+ * @example
+ * ```ts
+ * import { BufferFullError } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const err = new BufferFullError({ size: 10, maxSize: 10, bytes: 900, maxBytes: 1000 });
+ * console.log(err.message);
+ * ```
+ */
+export class BufferFullError extends Error {
+  /** Events pending when the event was refused. */
+  readonly size: number;
+  /** The configured maximum number of pending events. */
+  readonly maxSize: number;
+  /** Bytes pending when the event was refused. */
+  readonly bytes: number;
+  /** The configured maximum number of pending bytes. */
+  readonly maxBytes: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param limits The buffer's size and limits when the event was refused.
+   */
+  constructor(limits: { size: number; maxSize: number; bytes: number; maxBytes: number }) {
+    super(
+      `event buffer is full: ${limits.size}/${limits.maxSize} events, ` +
+        `${limits.bytes}/${limits.maxBytes} bytes`,
+    );
+    this.name = "BufferFullError";
+    this.size = limits.size;
+    this.maxSize = limits.maxSize;
+    this.bytes = limits.bytes;
+    this.maxBytes = limits.maxBytes;
+  }
+}
+
+/**
+ * A publisher confirm did not arrive within `publishTimeout`. The message was
+ * sent, so RabbitMQ may or may not have it: the event stays pending and is
+ * sent again (consumers de-duplicate on `message_id`).
+ *
+ * @example
+ * ```ts
+ * import { PublishTimeoutError } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const err = new PublishTimeoutError(30_000);
+ * console.log(err.timeoutMs); // 30000
+ * ```
+ */
+export class PublishTimeoutError extends Error {
+  /** The timeout that elapsed, in milliseconds. */
+  readonly timeoutMs: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param timeoutMs The timeout that elapsed, in milliseconds.
+   * @param options The `cause`, if any.
+   */
+  constructor(timeoutMs: number, options: { cause?: unknown } = {}) {
+    super(`no publisher confirm within ${timeoutMs} ms`, { cause: options.cause });
+    this.name = "PublishTimeoutError";
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/**
+ * `publish()` or `publishBatch()` was called after `close()` began. The event
+ * was not stored.
+ *
+ * @example
+ * ```ts
+ * import { PublisherClosedError } from "@simplycaster/rabbitmq-publisher";
+ *
+ * console.log(new PublisherClosedError().message);
+ * ```
+ */
+export class PublisherClosedError extends Error {
+  /** Creates the error. */
+  constructor() {
+    super("the publisher is closed and accepts no more events");
+    this.name = "PublisherClosedError";
+  }
+}
+
+/**
+ * Another live publisher holds the persistent store at this path. Two
+ * processes draining one store would send every event twice, so the second
+ * one is refused.
+ *
+ * @example
+ * ```ts
+ * import { StoreLockedError } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const err = new StoreLockedError("./data/events.kv", "pid 42 on host-a");
+ * console.log(err.path);
+ * ```
+ */
+export class StoreLockedError extends Error {
+  /** The store's path. */
+  readonly path: string;
+  /** Who holds the lease, as that owner described itself. */
+  readonly owner: string;
+
+  /**
+   * Creates the error.
+   *
+   * @param path The store's path.
+   * @param owner Who holds the lease.
+   */
+  constructor(path: string, owner: string) {
+    super(`the event store at ${path} is in use by another publisher (${owner})`);
+    this.name = "StoreLockedError";
+    this.path = path;
+    this.owner = owner;
+  }
+}
+
+/**
+ * What went wrong on the way to the broker, in terms the retry policy can
+ * judge. `code` is the AMQP reply code where the broker gave one.
+ */
+export type TransportErrorKind =
+  /** Not connected when the send was attempted: never sent. */
+  | "not-connected"
+  /** The connection or the channel closed before the confirm arrived. */
+  | "connection-lost"
+  /** The broker closed the channel or connection with a reply code. */
+  | "closed-by-broker"
+  /** The broker answered with basic.nack. */
+  | "nack"
+  /** The message was returned as unroutable (`mandatory`). */
+  | "unroutable"
+  /** The connection is blocked by a resource alarm on the broker. */
+  | "blocked"
+  /** No confirm within the publish timeout. */
+  | "timeout";
+
+/**
+ * A failure to get one message confirmed by RabbitMQ.
+ *
+ * @example
+ * ```ts
+ * import { TransportError } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const err = new TransportError("nack", "message rejected by the broker", { sent: true });
+ * console.log(err.kind, err.sent);
+ * ```
+ */
+export class TransportError extends Error {
+  /** What kind of failure this is. */
+  readonly kind: TransportErrorKind;
+  /** The AMQP reply code, where the broker gave one (for example 312, 403). */
+  readonly code?: number;
+  /**
+   * Whether the message left this process. `false` means RabbitMQ certainly
+   * does not have it; `true` without a confirm means the outcome is unknown
+   * and a retry may produce a duplicate.
+   */
+  readonly sent: boolean;
+
+  /**
+   * Creates the error.
+   *
+   * @param kind What kind of failure this is.
+   * @param message A readable description (never containing credentials).
+   * @param options The reply `code`, whether it was `sent`, and the `cause`.
+   */
+  constructor(
+    kind: TransportErrorKind,
+    message: string,
+    options: { code?: number; sent: boolean; cause?: unknown },
+  ) {
+    super(message, { cause: options.cause });
+    this.name = "TransportError";
+    this.kind = kind;
+    this.code = options.code;
+    this.sent = options.sent;
+  }
+}

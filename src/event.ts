@@ -1,0 +1,305 @@
+/**
+ * The domain-event envelope, its validation, and its mapping to an AMQP
+ * message.
+ *
+ * @module
+ */
+
+import { EventValidationError } from "./errors.ts";
+
+/** How urgently an event is sent: `high` at once and confirmed, the others in batches. */
+export type EventPriority = "high" | "normal" | "low";
+
+/** The priorities, most urgent first: the order in which pending events are sent. */
+export const PRIORITIES: readonly EventPriority[] = ["high", "normal", "low"];
+
+/** Metadata carried by every event. Extra fields are kept and sent with the event. */
+export interface EventMetadata {
+  /** The service that produced the event. */
+  source?: string;
+  /**
+   * How urgently the event is sent.
+   * @default {"normal"}
+   */
+  priority?: EventPriority;
+  /** Groups events of one business operation; sent as the AMQP `correlation_id`. */
+  correlationId?: string;
+  /** The id of the event or command that caused this one. */
+  causationId?: string;
+  /** Any further fields, sent in the body. */
+  [key: string]: unknown;
+}
+
+/**
+ * A domain event: what happened (`type`), when (`timestamp`), its payload
+ * (`data`), and its `metadata`.
+ *
+ * @typeParam T The type of the payload.
+ */
+export interface DomainEvent<T = unknown> {
+  /** A unique id; sent as the AMQP `message_id` so consumers can drop duplicates. */
+  id: string;
+  /** The event type, for example `recording.failed`; the default routing key. */
+  type: string;
+  /** The version of the payload's schema, for example `"1.0"`. */
+  version?: string | number;
+  /** When the event happened. Defaults to the time of `publish()`. */
+  timestamp?: Date | string;
+  /** The payload: anything `JSON.stringify` can encode. */
+  data: T;
+  /** Source, priority, correlation. */
+  metadata?: EventMetadata;
+}
+
+/**
+ * The AMQP basic properties of an encoded event, in a form that can be
+ * stored as it is (the timestamp is in milliseconds).
+ */
+export interface MessageProperties {
+  /** Always `application/json`. */
+  contentType: string;
+  /** Always 2: persistent. */
+  deliveryMode: number;
+  /** The event id. */
+  messageId: string;
+  /** The event type. */
+  type: string;
+  /** The event's timestamp in milliseconds since the epoch. */
+  timestamp: number;
+  /** `metadata.correlationId`, when given. */
+  correlationId?: string;
+  /** AMQP priority (0-9) when the event names a priority. */
+  priority?: number;
+  /** Version, source, priority and causation id (and, on dead letters, the failure). */
+  headers: Record<string, string | number>;
+}
+
+/** An event validated and encoded once, ready to be stored and sent. */
+export interface EncodedEvent {
+  /** The event id. */
+  id: string;
+  /** The event type. */
+  type: string;
+  /** The priority the event is sent with. */
+  priority: EventPriority;
+  /** The routing key it is published with. */
+  routingKey: string;
+  /** The JSON body. */
+  body: string;
+  /** The body's length in bytes (UTF-8). */
+  bytes: number;
+  /** The AMQP properties. */
+  properties: MessageProperties;
+}
+
+/** Options for {@linkcode encodeEvent}. */
+export interface EncodeOptions {
+  /**
+   * The largest encoded body accepted, in bytes.
+   * @default {61440}
+   */
+  maxMessageBytes?: number;
+  /**
+   * Chooses the routing key.
+   * @default {(event) => event.type}
+   */
+  routingKey?: (event: DomainEvent) => string;
+  /** The clock, for a missing timestamp. @default {Date.now} */
+  now?: () => number;
+}
+
+/** The default largest body: what fits in one Deno KV value with its metadata. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 60 * 1024;
+
+const AMQP_PRIORITY: Record<EventPriority, number> = { high: 9, normal: 5, low: 1 };
+// AMQP short strings (message_id, type, routing key) hold at most 255 bytes.
+const SHORT_STRING_BYTES = 255;
+
+/**
+ * Validates an event and encodes it as the AMQP message it is sent as.
+ *
+ * @param event The event to validate.
+ * @param options Size limit, routing key and clock.
+ * @returns The encoded event.
+ * @throws {EventValidationError} When a field is missing or invalid, the data
+ * is not JSON-serialisable, or the body exceeds `maxMessageBytes`; the error
+ * names the field.
+ *
+ * @example
+ * ```ts
+ * import { encodeEvent } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const encoded = encodeEvent({
+ *   id: "evt-1",
+ *   type: "user.created",
+ *   version: "1.0",
+ *   timestamp: new Date(0),
+ *   data: { userId: 7 },
+ * });
+ * console.log(encoded.properties.messageId, encoded.routingKey); // evt-1 user.created
+ * ```
+ */
+export function encodeEvent(event: DomainEvent, options: EncodeOptions = {}): EncodedEvent {
+  const {
+    maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES,
+    routingKey = (e: DomainEvent) => e.type,
+    now = Date.now,
+  } = options;
+  if (typeof event !== "object" || event === null || Array.isArray(event)) {
+    throw new EventValidationError("event", `event must be an object: got ${describe(event)}`);
+  }
+  const id = shortString(event.id, "id");
+  const type = shortString(event.type, "type");
+  const version = event.version ?? "1.0";
+  if (typeof version !== "string" && typeof version !== "number") {
+    throw new EventValidationError(
+      "version",
+      `'version' must be a string or a number: got ${describe(version)}`,
+    );
+  }
+  const timestamp = toMillis(event.timestamp, now);
+  const metadata = event.metadata ?? {};
+  if (typeof metadata !== "object" || metadata === null || Array.isArray(metadata)) {
+    throw new EventValidationError(
+      "metadata",
+      `'metadata' must be an object: got ${describe(metadata)}`,
+    );
+  }
+  const priority = metadata.priority ?? "normal";
+  if (!PRIORITIES.includes(priority)) {
+    throw new EventValidationError(
+      "metadata.priority",
+      `'metadata.priority' must be "high", "normal" or "low": got ${describe(priority)}`,
+    );
+  }
+  for (const field of ["source", "correlationId", "causationId"] as const) {
+    const value = metadata[field];
+    if (value !== undefined && typeof value !== "string") {
+      throw new EventValidationError(
+        `metadata.${field}`,
+        `'metadata.${field}' must be a string: got ${describe(value)}`,
+      );
+    }
+  }
+  if (event.data === undefined) {
+    throw new EventValidationError("data", "'data' is required: got undefined");
+  }
+
+  let body: string;
+  try {
+    body = JSON.stringify({
+      id,
+      type,
+      version,
+      timestamp: new Date(timestamp).toISOString(),
+      data: event.data,
+      metadata: { ...metadata, priority },
+    });
+  } catch (cause) {
+    throw new EventValidationError(
+      "data",
+      `'data' is not JSON-serialisable: ${(cause as Error).message}`,
+      { cause },
+    );
+  }
+  const bytes = utf8Length(body);
+  if (bytes > maxMessageBytes) {
+    throw new EventValidationError(
+      "data",
+      `'data' is too large: event ${JSON.stringify(id)} encodes to ${bytes} bytes, more than ` +
+        `maxMessageBytes (${maxMessageBytes})`,
+    );
+  }
+  const key = routingKey(event);
+  if (typeof key !== "string" || utf8Length(key) > SHORT_STRING_BYTES) {
+    throw new EventValidationError(
+      "routingKey",
+      `the routing key must be a string of at most 255 bytes: got ${describe(key)}`,
+    );
+  }
+
+  const headers: Record<string, string | number> = {
+    "event-version": String(version),
+    "event-priority": priority,
+  };
+  if (metadata.source !== undefined) headers["event-source"] = metadata.source;
+  if (metadata.causationId !== undefined) headers["causation-id"] = metadata.causationId;
+  const properties: MessageProperties = {
+    contentType: "application/json",
+    deliveryMode: 2,
+    messageId: id,
+    type,
+    timestamp,
+    headers,
+  };
+  if (metadata.correlationId !== undefined) properties.correlationId = metadata.correlationId;
+  if (metadata.priority !== undefined) properties.priority = AMQP_PRIORITY[priority];
+  return { id, type, priority, routingKey: key, body, bytes, properties };
+}
+
+/**
+ * The number of bytes a string takes in UTF-8, without encoding it.
+ *
+ * @param text The string to measure.
+ * @returns Its UTF-8 length in bytes.
+ *
+ * @example
+ * ```ts
+ * import { utf8Length } from "@simplycaster/rabbitmq-publisher";
+ *
+ * console.log(utf8Length("é")); // 2
+ * ```
+ */
+export function utf8Length(text: string): number {
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x80) continue;
+    if (code < 0x800) bytes += 1;
+    else if (code >= 0xd800 && code <= 0xdbff) i++, bytes += 2; // a surrogate pair: 4 bytes
+    else bytes += 2;
+  }
+  return bytes;
+}
+
+function shortString(value: unknown, field: string): string {
+  if (typeof value !== "string" || value.trim() === "") {
+    throw new EventValidationError(
+      field,
+      `'${field}' must be a non-empty string: got ${describe(value)}`,
+    );
+  }
+  if (utf8Length(value) > SHORT_STRING_BYTES) {
+    throw new EventValidationError(
+      field,
+      `'${field}' must be at most 255 bytes: got ${utf8Length(value)} bytes`,
+    );
+  }
+  return value;
+}
+
+function toMillis(timestamp: unknown, now: () => number): number {
+  if (timestamp === undefined) return now();
+  const millis = timestamp instanceof Date
+    ? timestamp.getTime()
+    : typeof timestamp === "string"
+    ? Date.parse(timestamp)
+    : NaN;
+  if (!Number.isFinite(millis)) {
+    throw new EventValidationError(
+      "timestamp",
+      `'timestamp' must be a valid Date or ISO 8601 string: got ${describe(timestamp)}`,
+    );
+  }
+  return millis;
+}
+
+function describe(value: unknown): string {
+  if (value instanceof Date) return `Invalid Date`;
+  if (typeof value === "string") {
+    return JSON.stringify(value.length > 60 ? value.slice(0, 60) + "…" : value);
+  }
+  if (typeof value === "bigint") return `${value}n`;
+  if (value === null || typeof value !== "object") return String(value);
+  return Array.isArray(value) ? "an array" : "an object";
+}

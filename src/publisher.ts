@@ -1,0 +1,994 @@
+/**
+ * `RabbitMQAsyncEventPublisher`: the pipeline that wires the event model, the
+ * transport, the pending store and the failure policies together.
+ *
+ * ```
+ * publish() ─ validate ─ store.add ─┬─ high: dispatched at once, confirm awaited
+ *                                    └─ queued
+ * dispatcher ─ store.take ─ transport.send ─ confirm ─ store.remove
+ *                                  └─ failure ─ retry (backoff) or dead letter
+ * ```
+ *
+ * @module
+ */
+
+import { settleWithin } from "./_async.ts";
+import { AmqpTransport } from "./amqp_transport.ts";
+import { CircuitBreaker, type CircuitState, type CircuitStateChange } from "./circuit_breaker.ts";
+import {
+  type AsyncPublishConfig,
+  maskCredentials,
+  type RabbitMQConfig,
+  resolveAsyncPublishConfig,
+  type ResolvedAsyncPublishConfig,
+  type ResolvedRabbitMQConfig,
+  resolveRabbitMQConfig,
+} from "./config.ts";
+import { classifyError } from "./error_classification.ts";
+import { EventValidationError, PublisherClosedError, type TransportError } from "./errors.ts";
+import { type DomainEvent, type EncodedEvent, encodeEvent } from "./event.ts";
+import { type EventBufferStats, RabbitMQEventBuffer } from "./event_buffer.ts";
+import { KvStore } from "./kv_store.ts";
+import { type Logger, quietLogger } from "./logger.ts";
+import { MemoryStore } from "./memory_store.ts";
+import { backoffDelay } from "./retry.ts";
+import type {
+  DeadLetterReason,
+  DeadLetterRecord,
+  NewRecord,
+  PendingRecord,
+  PendingStore,
+} from "./store.ts";
+import type {
+  ConnectionState,
+  ConnectionStateChange,
+  SendOutcome,
+  Transport,
+} from "./transport.ts";
+
+/** What became of an accepted event at the time `publish()` resolved. */
+export type PublishStatus =
+  /** RabbitMQ confirmed it (high priority, broker up). */
+  | "confirmed"
+  /** Stored; the background dispatcher sends it in a batch. */
+  | "queued"
+  /** Stored in the outage buffer; sent when the broker is back. */
+  | "buffered";
+
+/** The answer to `publish()`: the event is accepted and will not be lost. */
+export interface PublishReceipt {
+  /** The event id. */
+  id: string;
+  /** Where the event stands. */
+  status: PublishStatus;
+}
+
+/** What `close()` reports. */
+export interface CloseReport {
+  /** Events still pending after close: on disk with persistence, lost without. */
+  remaining: number;
+  /** Whether the deadline ran out before everything was confirmed. */
+  timedOut: boolean;
+  /** Whether the pending events survive (persistence on). */
+  persistent: boolean;
+}
+
+/** Options of `close()`. */
+export interface CloseOptions {
+  /**
+   * How long to keep flushing and waiting for confirms, in ms.
+   * @default {10000}
+   */
+  timeoutMs?: number;
+}
+
+/**
+ * The interface a service depends on, so that a container can hand it any
+ * publisher.
+ */
+export interface EventPublisher {
+  /** Accepts one event. */
+  publish(event: DomainEvent): Promise<PublishReceipt>;
+  /** Accepts several events, all or none. */
+  publishBatch(events: readonly DomainEvent[]): Promise<PublishReceipt[]>;
+  /** Stops intake, flushes, and releases every resource. */
+  close(options?: CloseOptions): Promise<CloseReport>;
+}
+
+/** A check in {@linkcode PublisherHealth}. */
+export interface HealthCheck {
+  /** Whether the check passed. */
+  ok: boolean;
+  /** Why it failed. */
+  reason?: string;
+}
+
+/** The result of `getHealth()`. */
+export interface PublisherHealth {
+  /** True when every check passed. */
+  healthy: boolean;
+  /** Each check by name. */
+  checks: {
+    /** The broker connection is up. */
+    connection: HealthCheck;
+    /** The circuit breaker is not open. */
+    circuit: HealthCheck;
+    /** The buffer is below 90 % of its capacity. */
+    buffer: HealthCheck;
+    /** No dead letters wait locally for the broker. */
+    deadLetters: HealthCheck;
+    /** The publisher accepts events. */
+    intake: HealthCheck;
+  };
+}
+
+/** The last error the publisher met. */
+export interface LastError {
+  /** The error's class. */
+  name: string;
+  /** Its message, credentials masked. */
+  message: string;
+  /** When (ms since the epoch). */
+  at: number;
+}
+
+/** The result of `getStats()`. Counters count since the publisher was created. */
+export interface PublisherStats {
+  /** Events confirmed by RabbitMQ. */
+  publishedEvents: number;
+  /** Failed delivery attempts (an event retried three times counts three). */
+  failedEvents: number;
+  /** Failed attempts where the message never left this process. */
+  neverSentFailures: number;
+  /** Failed attempts where the message was sent but no confirm came: possible duplicates. */
+  unknownOutcomeFailures: number;
+  /** Attempts rescheduled with backoff. */
+  retriedEvents: number;
+  /** Events moved to the dead letters. */
+  deadLetteredEvents: number;
+  /** Pending events waiting for the dispatcher while the broker is available. */
+  queuedEvents: number;
+  /** Pending events held because the broker is unavailable or the circuit is open. */
+  bufferedEvents: number;
+  /** Events sent and awaiting their confirm. */
+  inFlightEvents: number;
+  /** Batches awaiting confirms (bounded by `maxConcurrency`). */
+  activeOperations: number;
+  /** The most batches ever awaiting confirms at once. */
+  peakActiveOperations: number;
+  /** Whether the connection is up and not blocked. */
+  isRabbitMQAvailable: boolean;
+  /** The connection state. */
+  connectionState: ConnectionState;
+  /** The broker URL, password masked. */
+  brokerUrl?: string;
+  /** Failed connection attempts since the last successful connect. */
+  reconnectAttempts: number;
+  /** The circuit breaker's state. */
+  circuitState: CircuitState;
+  /** Time since the last confirm, in ms; undefined before the first. */
+  msSinceLastConfirm?: number;
+  /** The buffer. */
+  bufferStats: EventBufferStats;
+  /** The last error, credentials masked. */
+  lastError?: LastError;
+}
+
+/** What can be swapped in for tests and special set-ups. */
+export interface PublisherOptions {
+  /** The transport. @default {an AmqpTransport from the RabbitMQ config} */
+  transport?: Transport;
+  /** The pending store. @default {MemoryStore, or KvStore with persistence} */
+  store?: PendingStore;
+  /** Where to log. @default {quietLogger} */
+  logger?: Logger;
+  /** The clock. @default {Date.now} */
+  now?: () => number;
+  /** Random numbers for jitter. @default {Math.random} */
+  random?: () => number;
+  /** Called on every circuit breaker transition. */
+  onStateChange?: (change: CircuitStateChange) => void;
+  /**
+   * Throw from `create()` when no broker answers at start, instead of starting
+   * in buffering mode.
+   * @default {false}
+   */
+  requireConnection?: boolean;
+}
+
+type Lifecycle = "running" | "closing" | "closed";
+
+const BUFFER_HEALTH_LIMIT = 90;
+const BLOCKED_RETRY_MS = 1_000;
+
+/**
+ * Publishes domain events to RabbitMQ without blocking on the broker and
+ * without losing an accepted event. Create it with
+ * {@linkcode createRabbitMQAsyncEventPublisher}.
+ *
+ * @example
+ * ```ts ignore
+ * import { createRabbitMQAsyncEventPublisher } from "@simplycaster/rabbitmq-publisher";
+ *
+ * await using publisher = await createRabbitMQAsyncEventPublisher({ exchange: "app" });
+ * const receipt = await publisher.publish({
+ *   id: crypto.randomUUID(),
+ *   type: "user.created",
+ *   data: { userId: 7 },
+ * });
+ * console.log(receipt.status); // "queued"
+ * ```
+ */
+export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposable {
+  readonly #config: ResolvedAsyncPublishConfig;
+  readonly #rabbit: ResolvedRabbitMQConfig;
+  readonly #transport: Transport;
+  readonly #store: PendingStore;
+  readonly #breaker: CircuitBreaker;
+  readonly #buffer: RabbitMQEventBuffer;
+  readonly #logger: Logger;
+  readonly #now: () => number;
+  readonly #random: () => number;
+  readonly #unsubscribe: () => void;
+
+  #lifecycle: Lifecycle = "running";
+  // seq -> resolver of a high-priority publish() awaiting its first outcome
+  readonly #waiters = new Map<number, (confirmed: boolean) => void>();
+  readonly #dispatches = new Set<Promise<void>>();
+  #urgent = 0;
+  #activeBatches = 0;
+  #peakBatches = 0;
+  #flushDue = false;
+  #draining = false;
+  #pumping = false;
+  #pumpAgain = false;
+  #flushTimer: ReturnType<typeof setTimeout> | undefined;
+  #wakeTimer: ReturnType<typeof setTimeout> | undefined;
+  #wakeAt = Infinity;
+  #cleanupTimer: ReturnType<typeof setInterval> | undefined;
+  #idle: PromiseWithResolvers<void> | undefined;
+  #housekeeping: Promise<void> | undefined;
+  #lastConfirmAt: number | undefined;
+  #lastError: LastError | undefined;
+  #counters = {
+    published: 0,
+    failed: 0,
+    neverSent: 0,
+    unknownOutcome: 0,
+    retried: 0,
+    deadLettered: 0,
+  };
+
+  /**
+   * Use {@linkcode createRabbitMQAsyncEventPublisher}, which also connects.
+   *
+   * @param rabbit The resolved RabbitMQ configuration.
+   * @param config The resolved publishing configuration.
+   * @param parts The transport, store and the rest.
+   */
+  constructor(
+    rabbit: ResolvedRabbitMQConfig,
+    config: ResolvedAsyncPublishConfig,
+    parts: PublisherOptions & { transport: Transport; store: PendingStore },
+  ) {
+    this.#rabbit = rabbit;
+    this.#config = config;
+    this.#transport = parts.transport;
+    this.#store = parts.store;
+    this.#logger = parts.logger ?? quietLogger;
+    this.#now = parts.now ?? Date.now;
+    this.#random = parts.random ?? Math.random;
+    this.#buffer = new RabbitMQEventBuffer(this.#store, this.#now);
+    const onStateChange = parts.onStateChange;
+    this.#breaker = new CircuitBreaker({
+      ...config.circuitBreaker,
+      now: this.#now,
+      onStateChange: (change) => {
+        const log = change.to === "open" ? this.#logger.warn : this.#logger.info;
+        log(`circuit breaker ${change.from} -> ${change.to}: ${change.reason}`);
+        onStateChange?.(change);
+        if (change.to === "open") this.#releaseWaiters();
+        this.#pump();
+      },
+    });
+    this.#unsubscribe = this.#transport.onStateChange((change) => this.#onConnection(change));
+    const { cleanupInterval } = config.bufferConfig;
+    this.#cleanupTimer = setInterval(() => this.#runHousekeeping(), cleanupInterval);
+  }
+
+  /** Whether the connection is up and publishing is not blocked. */
+  get isRabbitMQAvailable(): boolean {
+    return this.#transport.state === "connected";
+  }
+
+  /**
+   * Accepts one event. Resolves once the event is stored (on disk with
+   * persistence); for high priority, once RabbitMQ confirmed it or it was
+   * buffered.
+   *
+   * @param event The event.
+   * @returns Its receipt.
+   * @throws {EventValidationError} When the event is invalid; nothing is stored.
+   * @throws {BufferFullError} When the buffer is full and the policy is `reject`.
+   * @throws {PublisherClosedError} After `close()` began.
+   *
+   * @example
+   * ```ts ignore
+   * const { status } = await publisher.publish({
+   *   id: crypto.randomUUID(),
+   *   type: "recording.failed",
+   *   data: { recordingId: "123" },
+   *   metadata: { source: "recorder", priority: "high" },
+   * });
+   * ```
+   */
+  async publish(event: DomainEvent): Promise<PublishReceipt> {
+    this.#assertOpen();
+    const [receipt] = await this.#accept([this.#encode(event)], true);
+    return receipt;
+  }
+
+  /**
+   * Accepts several events: all are validated first, and one bad event
+   * rejects the whole batch (naming its index) with nothing stored.
+   * High-priority events in the batch are sent at once, but their confirms
+   * are not awaited.
+   *
+   * @param events The events.
+   * @returns A receipt per event, in order.
+   * @throws {EventValidationError} When an event is invalid; `index` names it.
+   * @throws {BufferFullError} When the batch does not fit and the policy is `reject`.
+   * @throws {PublisherClosedError} After `close()` began.
+   *
+   * @example
+   * ```ts ignore
+   * const receipts = await publisher.publishBatch(events);
+   * ```
+   */
+  async publishBatch(events: readonly DomainEvent[]): Promise<PublishReceipt[]> {
+    this.#assertOpen();
+    if (!Array.isArray(events)) {
+      throw new TypeError(`'events' must be an array: got ${typeof events}`);
+    }
+    const encoded = events.map((event, index) => {
+      try {
+        return this.#encode(event);
+      } catch (error) {
+        if (!(error instanceof EventValidationError)) throw error;
+        throw new EventValidationError(error.field, `events[${index}]: ${error.message}`, {
+          index,
+          cause: error,
+        });
+      }
+    });
+    if (encoded.length === 0) return [];
+    return await this.#accept(encoded, false);
+  }
+
+  /**
+   * Sends every ready pending event now, whatever the batch fill, and waits
+   * until none is left that can be sent (or `timeoutMs` passes).
+   *
+   * @param timeoutMs The longest wait, in ms.
+   * @returns The number of events still pending.
+   */
+  async flush(timeoutMs: number = this.#config.publishTimeout): Promise<number> {
+    this.#flushDue = true;
+    this.#pump();
+    await settleWithin(this.#whenIdle(), timeoutMs);
+    return this.#store.stats().size;
+  }
+
+  /**
+   * The buffer: the pending events, with sizes and limits.
+   *
+   * @returns The buffer.
+   */
+  getEventBuffer(): RabbitMQEventBuffer {
+    return this.#buffer;
+  }
+
+  /**
+   * Counters and gauges of the pipeline, for dashboards and troubleshooting.
+   *
+   * @returns A snapshot.
+   */
+  getStats(): PublisherStats {
+    const bufferStats = this.#buffer.getStats();
+    const waiting = bufferStats.size - bufferStats.inFlight;
+    const available = this.isRabbitMQAvailable && this.#breaker.state !== "open";
+    const stats: PublisherStats = {
+      publishedEvents: this.#counters.published,
+      failedEvents: this.#counters.failed,
+      neverSentFailures: this.#counters.neverSent,
+      unknownOutcomeFailures: this.#counters.unknownOutcome,
+      retriedEvents: this.#counters.retried,
+      deadLetteredEvents: this.#counters.deadLettered,
+      queuedEvents: available ? waiting : 0,
+      bufferedEvents: available ? 0 : waiting,
+      inFlightEvents: bufferStats.inFlight,
+      activeOperations: this.#activeBatches,
+      peakActiveOperations: this.#peakBatches,
+      isRabbitMQAvailable: this.isRabbitMQAvailable,
+      connectionState: this.#transport.state,
+      reconnectAttempts: this.#transport.reconnectAttempts,
+      circuitState: this.#breaker.state,
+      bufferStats,
+    };
+    if (this.#transport.url !== undefined) stats.brokerUrl = this.#transport.url;
+    if (this.#lastConfirmAt !== undefined) {
+      stats.msSinceLastConfirm = this.#now() - this.#lastConfirmAt;
+    }
+    if (this.#lastError !== undefined) stats.lastError = { ...this.#lastError };
+    return stats;
+  }
+
+  /**
+   * Whether the publisher is fit to serve, with a reason for each failed check.
+   *
+   * @returns The health report.
+   */
+  getHealth(): PublisherHealth {
+    const stats = this.getStats();
+    const buffer = stats.bufferStats;
+    const check = (ok: boolean, reason: string): HealthCheck => ok ? { ok } : { ok, reason };
+    const checks: PublisherHealth["checks"] = {
+      connection: check(
+        stats.isRabbitMQAvailable,
+        `RabbitMQ is ${stats.connectionState}` +
+          (stats.lastError ? ` (last error: ${stats.lastError.message})` : "") +
+          `; ${stats.reconnectAttempts} reconnect attempts`,
+      ),
+      circuit: check(
+        stats.circuitState !== "open",
+        `the circuit breaker is open; events are buffered until a probe succeeds`,
+      ),
+      buffer: check(
+        buffer.utilizationPercent < BUFFER_HEALTH_LIMIT,
+        `the buffer is ${buffer.utilizationPercent}% full (${buffer.size}/${buffer.maxSize} ` +
+          `events, ${buffer.bytes}/${buffer.maxBytes} bytes)`,
+      ),
+      deadLetters: check(
+        buffer.localDeadLetters === 0,
+        `${buffer.localDeadLetters} dead letters wait locally for the broker`,
+      ),
+      intake: check(this.#lifecycle === "running", `the publisher is ${this.#lifecycle}`),
+    };
+    return { healthy: Object.values(checks).every((c) => c.ok), checks };
+  }
+
+  /**
+   * Stops intake (later publishes reject with `PublisherClosedError`), sends
+   * what it can within the deadline, waits for in-flight confirms, then
+   * closes the connection and the store and clears every timer.
+   *
+   * @param options The deadline.
+   * @returns How many events remain pending, and whether they survive.
+   */
+  async close(options: CloseOptions = {}): Promise<CloseReport> {
+    const { timeoutMs = 10_000 } = options;
+    if (this.#lifecycle !== "running") {
+      return { remaining: this.#store.stats().size, timedOut: false, persistent: false };
+    }
+    this.#lifecycle = "closing";
+    clearInterval(this.#cleanupTimer);
+    const started = this.#now();
+    this.#flushDue = true;
+    this.#pump();
+    const idle = await settleWithin(this.#whenIdle().then(() => true), timeoutMs);
+    const timedOut = idle === undefined;
+    // In-flight batches settle when the transport closes (as connection-lost) and are released.
+    await this.#transport.close();
+    await Promise.all(this.#dispatches);
+    await this.#housekeeping;
+    this.#lifecycle = "closed";
+    this.#clearTimers();
+    this.#unsubscribe();
+    this.#releaseWaiters();
+    const remaining = this.#store.stats().size;
+    const persistent = this.#store.persistent;
+    await this.#store.close();
+    const level = remaining > 0 && !persistent ? this.#logger.warn : this.#logger.info;
+    level(
+      `publisher closed in ${this.#now() - started} ms; ${remaining} events pending` +
+        (remaining > 0 ? (persistent ? " (kept on disk)" : " (lost: persistence is off)") : ""),
+    );
+    return { remaining, timedOut, persistent };
+  }
+
+  /** Closes the publisher with the default deadline. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  // ---- intake ----
+
+  #assertOpen(): void {
+    if (this.#lifecycle !== "running") throw new PublisherClosedError();
+  }
+
+  #encode(event: DomainEvent): EncodedEvent {
+    return encodeEvent(event, {
+      maxMessageBytes: this.#config.maxMessageBytes,
+      routingKey: this.#rabbit.routingKey,
+      now: this.#now,
+    });
+  }
+
+  async #accept(encoded: EncodedEvent[], awaitHigh: boolean): Promise<PublishReceipt[]> {
+    const acceptedAt = this.#now();
+    const exchange = this.#rabbit.exchange;
+    const { records, evicted } = await this.#store.add(
+      encoded.map((event): NewRecord => ({ ...event, exchange, acceptedAt })),
+    );
+    if (evicted.length > 0) {
+      this.#logger.warn(`buffer full: evicted ${evicted.length} events to the dead letters`);
+      await this.#deadLetter(evicted.map((record) => ({ record, reason: "evicted" as const })));
+    }
+    const sendable = this.#canSend();
+    const receipts: PublishReceipt[] = [];
+    const waits: Promise<boolean>[] = [];
+    for (const record of records) {
+      let status: PublishStatus = sendable ? "queued" : "buffered";
+      if (record.priority === "high" && sendable) {
+        this.#urgent++;
+        if (awaitHigh) {
+          waits.push(this.#waitFor(record));
+          status = "confirmed";
+        }
+      }
+      receipts.push({ id: record.id, status });
+    }
+    this.#pump();
+    if (waits.length > 0) {
+      const confirmed = await Promise.all(waits);
+      let w = 0;
+      for (const receipt of receipts) {
+        if (receipt.status === "confirmed" && !confirmed[w++]) receipt.status = "buffered";
+      }
+    }
+    return receipts;
+  }
+
+  #waitFor(record: PendingRecord): Promise<boolean> {
+    const { promise, resolve } = Promise.withResolvers<boolean>();
+    const timer = setTimeout(() => settle(false), this.#config.publishTimeout);
+    const settle = (confirmed: boolean) => {
+      clearTimeout(timer);
+      this.#waiters.delete(record.seq);
+      resolve(confirmed);
+    };
+    this.#waiters.set(record.seq, settle);
+    return promise;
+  }
+
+  // ---- dispatcher ----
+
+  #canSend(): boolean {
+    return this.#transport.state === "connected" && this.#breaker.state !== "open" &&
+      this.#lifecycle !== "closed";
+  }
+
+  /** Schedules a dispatcher pass; passes never overlap. */
+  #pump(): void {
+    if (this.#pumping) {
+      this.#pumpAgain = true;
+      return;
+    }
+    this.#pumping = true;
+    queueMicrotask(async () => {
+      try {
+        do {
+          this.#pumpAgain = false;
+          await this.#pumpOnce();
+        } while (this.#pumpAgain);
+      } catch (error) {
+        this.#recordError(error);
+        this.#logger.error("dispatcher pass failed", error);
+      } finally {
+        this.#pumping = false;
+        this.#checkIdle();
+      }
+    });
+  }
+
+  async #pumpOnce(): Promise<void> {
+    const { maxConcurrency, batchSize, enableBackgroundProcessing, flushInterval } = this.#config;
+    while (this.#activeBatches < maxConcurrency && this.#lifecycle !== "closed") {
+      const stats = this.#store.stats();
+      const waiting = stats.size - stats.inFlight;
+      if (waiting === 0) {
+        this.#flushDue = false;
+        this.#draining = false;
+        return;
+      }
+      if (this.#transport.state !== "connected") return;
+      const limit = this.#draining ? this.#config.bufferConfig.flushBatchSize : batchSize;
+      const background = enableBackgroundProcessing || this.#lifecycle === "closing";
+      const sendNow = this.#urgent > 0 || this.#flushDue || this.#draining ||
+        (background && waiting >= limit);
+      if (!sendNow) {
+        if (background && this.#flushTimer === undefined) {
+          this.#flushTimer = setTimeout(() => {
+            this.#flushTimer = undefined;
+            this.#flushDue = true;
+            this.#pump();
+          }, flushInterval);
+        }
+        return;
+      }
+      const now = this.#now();
+      const readyAt = this.#store.nextReadyAt();
+      if (readyAt === undefined || readyAt > now) {
+        if (readyAt !== undefined) this.#wakeUpAt(readyAt);
+        this.#urgent = 0;
+        return;
+      }
+      if (!this.#breaker.allowsSend()) {
+        const reopensAt = this.#breaker.reopensAt();
+        if (reopensAt !== undefined) this.#wakeUpAt(reopensAt);
+        return;
+      }
+      const batch = await this.#store.take(limit, now);
+      if (batch.length === 0) {
+        this.#breaker.releaseProbe();
+        return;
+      }
+      for (const record of batch) {
+        if (this.#urgent > 0 && this.#waiters.has(record.seq)) this.#urgent--;
+      }
+      if (batch.length < limit) {
+        this.#flushDue = false;
+        this.#draining = false;
+        if (this.#urgent > 0 && batch[batch.length - 1].priority !== "high") this.#urgent = 0;
+      }
+      this.#startBatch(batch);
+    }
+  }
+
+  #startBatch(batch: PendingRecord[]): void {
+    this.#activeBatches++;
+    this.#peakBatches = Math.max(this.#peakBatches, this.#activeBatches);
+    const dispatch = this.#sendBatch(batch)
+      .catch((error) => {
+        this.#recordError(error);
+        this.#logger.error("a batch could not be settled", error);
+      })
+      .finally(() => {
+        this.#activeBatches--;
+        this.#dispatches.delete(dispatch);
+        this.#pump();
+      });
+    this.#dispatches.add(dispatch);
+  }
+
+  async #sendBatch(batch: PendingRecord[]): Promise<void> {
+    const outcomes = await this.#transport.send(batch, this.#config.publishTimeout);
+    await this.#settle(batch, outcomes);
+  }
+
+  async #settle(batch: PendingRecord[], outcomes: SendOutcome[]): Promise<void> {
+    const now = this.#now();
+    const confirmed: PendingRecord[] = [];
+    const retry: PendingRecord[] = [];
+    const dead: { record: PendingRecord; reason: DeadLetterReason; error: Error }[] = [];
+    let brokerFailure: TransportError | undefined;
+    for (let i = 0; i < batch.length; i++) {
+      const record = batch[i];
+      const outcome = outcomes[i];
+      if (outcome.ok) {
+        confirmed.push(record);
+        continue;
+      }
+      const error = outcome.error;
+      this.#counters.failed++;
+      if (error.sent) this.#counters.unknownOutcome++;
+      else this.#counters.neverSent++;
+      const classification = classifyError(error);
+      if (classification.retriable) brokerFailure ??= error;
+      this.#recordError(error);
+      // A message that never left this process was not a delivery attempt.
+      const attempts = error.sent ? record.attempts + 1 : record.attempts;
+      const updated: PendingRecord = {
+        ...record,
+        attempts,
+        firstFailureAt: record.firstFailureAt ?? now,
+        lastFailureAt: now,
+        lastError: `${error.name}: ${maskCredentials(error.message)}`,
+        outcomeUnknown: record.outcomeUnknown || error.sent,
+      };
+      if (!classification.retriable) {
+        dead.push({ record: updated, reason: classification.reason, error });
+      } else if (attempts >= this.#config.retry.maxRetries) {
+        dead.push({ record: updated, reason: "max-retries", error });
+      } else {
+        updated.nextAttemptAt = error.sent
+          ? now + backoffDelay(Math.max(1, attempts), this.#config.retry, this.#random)
+          : error.kind === "blocked"
+          ? now + BLOCKED_RETRY_MS
+          : now;
+        retry.push(updated);
+      }
+    }
+    if (confirmed.length > 0) {
+      await this.#store.remove(confirmed);
+      this.#counters.published += confirmed.length;
+      this.#lastConfirmAt = now;
+    }
+    if (brokerFailure !== undefined) this.#breaker.recordFailure(brokerFailure.message);
+    else this.#breaker.recordSuccess();
+    if (dead.length > 0) await this.#deadLetter(dead);
+    if (retry.length > 0) {
+      this.#counters.retried += retry.filter((r) => r.nextAttemptAt > now).length;
+      await this.#store.release(retry);
+      const next = Math.min(...retry.map((r) => r.nextAttemptAt));
+      if (next > now) this.#wakeUpAt(next);
+    }
+    for (const record of confirmed) this.#waiters.get(record.seq)?.(true);
+    for (const record of retry) this.#waiters.get(record.seq)?.(false);
+    for (const { record } of dead) this.#waiters.get(record.seq)?.(false);
+  }
+
+  // ---- dead letters ----
+
+  async #deadLetter(
+    items: readonly { record: PendingRecord; reason: DeadLetterReason; error?: Error }[],
+  ): Promise<void> {
+    const at = this.#now();
+    const letters: DeadLetterRecord[] = items.map(({ record, reason, error }) => {
+      const letter: DeadLetterRecord = { ...record, reason, deadLetteredAt: at };
+      if (error) {
+        letter.errorName = error.name;
+        letter.errorMessage = maskCredentials(error.message);
+      }
+      return letter;
+    });
+    for (const letter of letters) {
+      this.#logger.warn(
+        `event ${letter.id} (${letter.type}) dead-lettered: ${letter.reason}` +
+          (letter.errorMessage ? ` (${letter.errorMessage})` : ""),
+      );
+    }
+    // Kept locally first, then removed from pending, so a crash between the
+    // two steps leaves a duplicate, never a loss.
+    await this.#store.addDeadLetters(letters);
+    const stillPending = letters.filter((letter) =>
+      letter.reason !== "evicted" &&
+      letter.reason !== "expired"
+    );
+    if (stillPending.length > 0) await this.#store.remove(stillPending);
+    this.#counters.deadLettered += letters.length;
+    if (this.#canSend()) this.#runHousekeeping();
+  }
+
+  /** Moves local dead letters to the broker's dead-letter queue. */
+  async #shipDeadLetters(): Promise<void> {
+    const { deadLetterExchange } = this.#rabbit;
+    while (this.#transport.state === "connected") {
+      const letters = await this.#store.listDeadLetters(this.#config.batchSize);
+      if (letters.length === 0) return;
+      const outcomes = await this.#transport.send(
+        letters.map((letter) => ({
+          exchange: deadLetterExchange,
+          routingKey: letter.routingKey,
+          body: letter.body,
+          properties: {
+            ...letter.properties,
+            headers: { ...letter.properties.headers, ...deadLetterHeaders(letter) },
+          },
+        })),
+        this.#config.publishTimeout,
+      );
+      const shipped = letters.filter((_, i) => outcomes[i].ok);
+      await this.#store.removeDeadLetters(shipped.map((letter) => letter.seq));
+      if (shipped.length < letters.length) return;
+    }
+  }
+
+  // ---- housekeeping: expiry and dead-letter shipping ----
+
+  #runHousekeeping(): void {
+    if (this.#housekeeping !== undefined) return;
+    this.#housekeeping = this.#housekeep()
+      .catch((error) => {
+        this.#recordError(error);
+        this.#logger.error("buffer cleanup failed", error);
+      })
+      .finally(() => {
+        this.#housekeeping = undefined;
+      });
+  }
+
+  async #housekeep(): Promise<void> {
+    const cutoff = this.#now() - this.#config.bufferConfig.maxEventAge;
+    const expired = await this.#store.expire(cutoff);
+    if (expired.length > 0) {
+      await this.#deadLetter(expired.map((record) => ({ record, reason: "expired" as const })));
+    }
+    await this.#shipDeadLetters();
+  }
+
+  // ---- connection and timers ----
+
+  #onConnection(change: ConnectionStateChange): void {
+    if (change.error) this.#recordError(change.error);
+    if (change.to === "connected") {
+      if (change.from !== "blocked") {
+        this.#draining = this.#store.stats().size > 0;
+        if (this.#breaker.state !== "closed") this.#breaker.reset("connection re-established");
+        this.#runHousekeeping();
+      }
+      this.#pump();
+    } else if (change.to === "disconnected" && change.from !== "connecting") {
+      this.#breaker.trip(`connection lost: ${change.error?.message ?? "closed"}`);
+    }
+    if (change.to !== "connected") this.#releaseWaiters();
+  }
+
+  /**
+   * Answers every waiting high-priority publish() with `buffered`: its event is
+   * safe in the store, and the broker will not confirm it any time soon.
+   */
+  #releaseWaiters(): void {
+    for (const resolve of this.#waiters.values()) resolve(false);
+  }
+
+  #wakeUpAt(at: number): void {
+    if (at >= this.#wakeAt || this.#lifecycle === "closed") return;
+    clearTimeout(this.#wakeTimer);
+    this.#wakeAt = at;
+    this.#wakeTimer = setTimeout(() => {
+      this.#wakeTimer = undefined;
+      this.#wakeAt = Infinity;
+      this.#flushDue = true;
+      this.#pump();
+    }, Math.max(0, at - this.#now()));
+  }
+
+  #whenIdle(): Promise<void> {
+    this.#idle ??= Promise.withResolvers<void>();
+    const idle = this.#idle.promise;
+    this.#checkIdle();
+    return idle;
+  }
+
+  #checkIdle(): void {
+    if (this.#idle === undefined || this.#pumping || this.#activeBatches > 0) return;
+    const stats = this.#store.stats();
+    const nothingToSend = stats.size === 0 || !this.#canSend();
+    if (!nothingToSend) return;
+    this.#idle.resolve();
+    this.#idle = undefined;
+  }
+
+  #clearTimers(): void {
+    clearTimeout(this.#flushTimer);
+    clearTimeout(this.#wakeTimer);
+    clearInterval(this.#cleanupTimer);
+    this.#flushTimer = this.#wakeTimer = this.#cleanupTimer = undefined;
+  }
+
+  #recordError(error: unknown): void {
+    const e = error instanceof Error ? error : new Error(String(error));
+    this.#lastError = { name: e.name, message: maskCredentials(e.message), at: this.#now() };
+  }
+}
+
+/**
+ * The headers a dead letter carries on the broker, besides the event's own.
+ *
+ * @param letter The dead letter.
+ * @returns The headers.
+ */
+export function deadLetterHeaders(letter: DeadLetterRecord): Record<string, string | number> {
+  const headers: Record<string, string | number> = {
+    "x-dead-letter-reason": letter.reason,
+    "x-retry-count": letter.attempts,
+    "x-original-exchange": letter.exchange,
+    "x-original-routing-key": letter.routingKey,
+    "x-dead-lettered-at": new Date(letter.deadLetteredAt).toISOString(),
+    "x-accepted-at": new Date(letter.acceptedAt).toISOString(),
+  };
+  if (letter.errorName) headers["x-error-name"] = letter.errorName;
+  if (letter.errorMessage) headers["x-error-message"] = letter.errorMessage;
+  if (letter.firstFailureAt) {
+    headers["x-first-failure-at"] = new Date(letter.firstFailureAt).toISOString();
+  }
+  if (letter.lastFailureAt) {
+    headers["x-last-failure-at"] = new Date(letter.lastFailureAt).toISOString();
+  }
+  return headers;
+}
+
+/**
+ * Creates a publisher and connects it. When no broker answers, the publisher
+ * starts anyway in buffering mode and keeps reconnecting (unless
+ * `requireConnection` is set), so a service can start during an outage.
+ *
+ * @param rabbitMQConfig Where to connect; see {@linkcode RabbitMQConfig}.
+ * @param asyncConfig The pipeline's options; see {@linkcode AsyncPublishConfig}.
+ * @param options Injected parts (transport, store, logger, clock).
+ * @returns The running publisher.
+ * @throws {RangeError} When an option is out of range; the message names it.
+ * @throws {TypeError} When an option has the wrong type.
+ * @throws {StoreLockedError} When another live publisher holds the persistent store.
+ * @throws {Error} When `requireConnection` is set and no broker answers.
+ *
+ * @example
+ * ```ts ignore
+ * import {
+ *   createRabbitMQAsyncEventPublisher,
+ *   parseAsyncPublishConfig,
+ *   parseRabbitMQConfig,
+ * } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const publisher = await createRabbitMQAsyncEventPublisher(
+ *   parseRabbitMQConfig(),
+ *   parseAsyncPublishConfig(),
+ * );
+ * await publisher.close();
+ * ```
+ */
+export async function createRabbitMQAsyncEventPublisher(
+  rabbitMQConfig: RabbitMQConfig | ResolvedRabbitMQConfig = {},
+  asyncConfig: AsyncPublishConfig = {},
+  options: PublisherOptions = {},
+): Promise<RabbitMQAsyncEventPublisher> {
+  const rabbit = "urls" in rabbitMQConfig
+    ? resolveRabbitMQConfig({ ...rabbitMQConfig, url: rabbitMQConfig.urls })
+    : resolveRabbitMQConfig(rabbitMQConfig);
+  const config = resolveAsyncPublishConfig(asyncConfig);
+  const logger = options.logger ?? quietLogger;
+  const store = options.store ?? await openStore(config, options.now);
+  const transport = options.transport ?? new AmqpTransport({
+    urls: rabbit.urls,
+    exchange: rabbit.exchange,
+    exchangeType: rabbit.exchangeType,
+    deadLetter: { exchange: rabbit.deadLetterExchange, queue: rabbit.deadLetterQueue },
+    heartbeat: rabbit.heartbeat,
+    connectionName: rabbit.connectionName,
+    reconnectBaseDelay: rabbit.reconnectBaseDelay,
+    reconnectMaxDelay: rabbit.reconnectMaxDelay,
+    logger,
+  });
+  const publisher = new RabbitMQAsyncEventPublisher(rabbit, config, {
+    ...options,
+    logger,
+    transport,
+    store,
+  });
+  const connected = await transport.start();
+  if (!connected) {
+    if (options.requireConnection) {
+      await publisher.close({ timeoutMs: 0 });
+      throw new Error(`no RabbitMQ broker answered at ${rabbit.urls.map(maskUrlSafe).join(", ")}`);
+    }
+    logger.warn("RabbitMQ is unreachable: starting in buffering mode, reconnecting");
+  }
+  const pending = store.stats().size;
+  if (pending > 0) logger.info(`${pending} events pending from a previous run`);
+  return publisher;
+}
+
+function maskUrlSafe(url: string): string {
+  return maskCredentials(url);
+}
+
+async function openStore(
+  config: ResolvedAsyncPublishConfig,
+  now: (() => number) | undefined,
+): Promise<PendingStore> {
+  const buffer = config.bufferConfig;
+  const limits = {
+    maxEvents: buffer.maxBufferSize,
+    maxBytes: buffer.maxPersistentSize,
+    overflow: buffer.overflowPolicy,
+  };
+  if (!buffer.enablePersistence) return new MemoryStore(limits);
+  return await KvStore.open({
+    path: buffer.persistentStoragePath,
+    limits,
+    memoryLimit: config.maxBufferSize,
+    now,
+  });
+}

@@ -1,0 +1,171 @@
+// Test helpers for the real RabbitMQ at 127.0.0.1:5672: a fresh exchange with
+// a consumer that records everything routed to it, removed afterwards.
+
+import { AMQPClient, type AMQPMessage } from "@cloudamqp/amqp-client";
+
+export const BROKER_URL = Deno.env.get("TEST_RABBITMQ_URL") ?? "amqp://guest:guest@127.0.0.1:5672";
+
+/** A message as the test consumer received it. */
+export interface Received {
+  body: string;
+  json: Record<string, unknown>;
+  routingKey: string;
+  exchange: string;
+  properties: AMQPMessage["properties"];
+}
+
+/** A unique name for this test's exchange or queue. */
+export function uniqueName(prefix = "test"): string {
+  return `${prefix}.${crypto.randomUUID().slice(0, 8)}`;
+}
+
+/**
+ * A consumer on a fresh topic exchange (and its dead-letter queue), so each
+ * test sees only its own messages.
+ */
+export class TestConsumer implements AsyncDisposable {
+  readonly exchange: string;
+  readonly deadLetterExchange: string;
+  readonly deadLetterQueue: string;
+  readonly messages: Received[] = [];
+  #client: AMQPClient;
+  #queue = "";
+  #waiters: { count: number; resolve: () => void }[] = [];
+
+  private constructor(client: AMQPClient, exchange: string) {
+    this.#client = client;
+    this.exchange = exchange;
+    this.deadLetterExchange = `${exchange}.dead-letter`;
+    this.deadLetterQueue = `${exchange}.dead-letter`;
+  }
+
+  /**
+   * Declares the exchange, binds a server-named exclusive queue with `bindingKey`
+   * (default `#`) and starts consuming.
+   */
+  static async start(
+    options: {
+      exchange?: string;
+      bindingKey?: string | null;
+      queueArgs?: Record<string, unknown>;
+    } = {},
+  ): Promise<TestConsumer> {
+    const client = new AMQPClient(BROKER_URL);
+    await client.connect();
+    const consumer = new TestConsumer(client, options.exchange ?? uniqueName("events"));
+    const ch = await client.channel();
+    await ch.exchangeDeclare(consumer.exchange, "topic", { durable: true });
+    if (options.bindingKey !== null) {
+      const queue = await ch.queueDeclare(
+        "",
+        { exclusive: true, autoDelete: true },
+        options.queueArgs,
+      );
+      consumer.#queue = queue.name;
+      await ch.queueBind(queue.name, consumer.exchange, options.bindingKey ?? "#");
+      await ch.basicConsume(queue.name, { noAck: true }, (msg) => consumer.#receive(msg));
+    }
+    return consumer;
+  }
+
+  get queue(): string {
+    return this.#queue;
+  }
+
+  #receive(msg: AMQPMessage): void {
+    const body = msg.bodyToString() ?? "";
+    this.messages.push({
+      body,
+      json: JSON.parse(body),
+      routingKey: msg.routingKey,
+      exchange: msg.exchange,
+      properties: msg.properties,
+    });
+    this.#waiters = this.#waiters.filter((w) => {
+      if (this.messages.length < w.count) return true;
+      w.resolve();
+      return false;
+    });
+  }
+
+  /** Resolves when at least `count` messages arrived; rejects after `timeoutMs`. */
+  async waitFor(count: number, timeoutMs = 20_000): Promise<Received[]> {
+    if (this.messages.length < count) {
+      const { promise, resolve } = Promise.withResolvers<void>();
+      this.#waiters.push({ count, resolve });
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new Error(
+                `expected ${count} messages, got ${this.messages.length} in ${timeoutMs} ms`,
+              ),
+            ),
+          timeoutMs,
+        );
+      });
+      try {
+        await Promise.race([promise, timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    return this.messages;
+  }
+
+  /** Reads (and acknowledges) every message in the dead-letter queue. */
+  async drainDeadLetters(): Promise<Received[]> {
+    const ch = await this.#client.channel();
+    const found: Received[] = [];
+    try {
+      for (;;) {
+        const msg = await ch.basicGet(this.deadLetterQueue, { noAck: true });
+        if (!msg) break;
+        const body = msg.bodyToString() ?? "";
+        found.push({
+          body,
+          json: JSON.parse(body),
+          routingKey: msg.routingKey,
+          exchange: msg.exchange,
+          properties: msg.properties,
+        });
+      }
+    } finally {
+      await ch.close();
+    }
+    return found;
+  }
+
+  async close(): Promise<void> {
+    try {
+      const ch = await this.#client.channel();
+      await ch.exchangeDelete(this.exchange);
+      await ch.exchangeDelete(this.deadLetterExchange).catch(() => {});
+      const dl = await this.#client.channel();
+      await dl.queueDelete(this.deadLetterQueue).catch(() => {});
+    } finally {
+      await this.#client.close();
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+/** A domain event for tests. */
+export function testEvent(
+  n: number,
+  priority: "high" | "normal" | "low" = "normal",
+  type = "test.happened",
+) {
+  return {
+    id: `evt-${n}-${crypto.randomUUID().slice(0, 6)}`,
+    type,
+    version: "1.0",
+    timestamp: new Date(),
+    data: { n },
+    metadata: { source: "tests", priority, correlationId: `corr-${n}` },
+  };
+}
