@@ -8,6 +8,7 @@
 
 import { type AMQPBaseClient, type AMQPChannel, AMQPClient } from "@cloudamqp/amqp-client";
 import { deadline, delay, settleWithin } from "./_async.ts";
+import { guardClient, treatNacksAsMultiple } from "./_amqp_workarounds.ts";
 import { maskCredentials, maskUrl } from "./config.ts";
 import { TransportError } from "./errors.ts";
 import { type Logger, quietLogger } from "./logger.ts";
@@ -49,6 +50,10 @@ interface Session {
   // message_id of returned (unroutable) messages whose confirm has not been seen yet
   returned: Map<string, { code?: number; text?: string }>;
   lost: Promise<Error>;
+  // Fails what is still unsettled in each send() on this session. A publish
+  // whose socket write was cut can leave its promise pending for good, so a
+  // lost session settles its sends itself rather than wait for the timeout.
+  unsettled: Set<(error: TransportError) => void>;
 }
 
 const RETURN_CODE_NO_ROUTE = 312;
@@ -96,6 +101,8 @@ export class AmqpTransport implements Transport {
   #loop: Promise<void> | undefined;
 
   /**
+   * Creates the transport; nothing connects until `start()`.
+   *
    * @param options URLs, topology, heartbeat and reconnection delays.
    * @throws {RangeError} When no URL is given.
    */
@@ -159,6 +166,7 @@ export class AmqpTransport implements Transport {
    * @returns One outcome per message, in order.
    */
   send(messages: readonly OutboundMessage[], timeoutMs: number): Promise<SendOutcome[]> {
+    if (messages.length === 0) return Promise.resolve([]);
     const session = this.#session;
     if (session === undefined || this.#state === "disconnected" || this.#state === "closed") {
       return Promise.resolve(
@@ -179,14 +187,20 @@ export class AmqpTransport implements Transport {
       outcomes[i] = outcome;
       if (--pending === 0) {
         clearTimeout(timer);
+        session.unsettled.delete(failRest);
         resolve(outcomes as SendOutcome[]);
       }
     };
-    const timer: ReturnType<typeof setTimeout> = setTimeout(() => {
-      const error = new TransportError("timeout", `no publisher confirm within ${timeoutMs} ms`, {
-        sent: true,
-      });
+    const failRest = (error: TransportError) => {
       for (let i = 0; i < messages.length; i++) settle(i, { ok: false, error });
+    };
+    session.unsettled.add(failRest);
+    const timer: ReturnType<typeof setTimeout> = setTimeout(() => {
+      failRest(
+        new TransportError("timeout", `no publisher confirm within ${timeoutMs} ms`, {
+          sent: true,
+        }),
+      );
     }, timeoutMs);
     for (let i = 0; i < messages.length; i++) {
       const message = messages[i];
@@ -216,10 +230,6 @@ export class AmqpTransport implements Transport {
         },
         (cause) => settle(i, { ok: false, error: toTransportError(cause) }),
       );
-    }
-    if (messages.length === 0) {
-      clearTimeout(timer);
-      resolve([]);
     }
     return promise;
   }
@@ -272,6 +282,12 @@ export class AmqpTransport implements Transport {
       report(true);
       const error = await Promise.race([session.lost, this.#aborted()]);
       if (this.#session === session) this.#session = undefined;
+      const lostError = new TransportError(
+        "connection-lost",
+        `connection lost before the confirm: ${error.message}`,
+        { sent: true, cause: error },
+      );
+      for (const failRest of [...session.unsettled]) failRest(lostError);
       if (this.#stop.signal.aborted) break;
       await closeQuietly(session.client);
       logger.warn(`RabbitMQ connection to ${this.#url} lost: ${error.message}`);
@@ -290,6 +306,7 @@ export class AmqpTransport implements Transport {
     }
     if (!target.searchParams.has("name")) target.searchParams.set("name", connectionName);
     const client = new AMQPClient(target.toString());
+    guardClient(client);
     const lost = Promise.withResolvers<Error>();
     client.onerror = (error) => lost.resolve(error);
     client.ondisconnect = (error) => lost.resolve(error ?? new Error("connection closed"));
@@ -307,6 +324,7 @@ export class AmqpTransport implements Transport {
           await client.connect();
           const channel = await client.channel();
           await channel.confirmSelect();
+          treatNacksAsMultiple(channel);
           await channel.exchangeDeclare(exchange, exchangeType, { durable: true });
           if (deadLetter) {
             await channel.exchangeDeclare(deadLetter.exchange, "fanout", { durable: true });
@@ -326,7 +344,7 @@ export class AmqpTransport implements Transport {
         }
       };
       channel.onerror = (reason) => lost.resolve(new Error(`channel closed: ${reason}`));
-      return { client, channel, returned, lost: lost.promise };
+      return { client, channel, returned, lost: lost.promise, unsettled: new Set() };
     } catch (error) {
       await closeQuietly(client);
       throw error;

@@ -185,7 +185,11 @@ Deno.test("an unroutable event goes straight to the dead letters with reason unr
   );
   try {
     const event = testEvent(1, "high");
-    assert.equal((await publisher.publish(event)).status, "buffered");
+    assert.deepEqual(await publisher.publish(event), {
+      id: event.id,
+      status: "dead-lettered",
+      reason: "unroutable",
+    });
     const letters: Awaited<ReturnType<typeof consumer.drainDeadLetters>> = [];
     await until(
       async () => {

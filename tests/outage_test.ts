@@ -44,6 +44,7 @@ Deno.test("events published through a broker outage all arrive after it", async 
     const before = Array.from({ length: 50 }, (_, i) => testEvent(i));
     await publisher.publishBatch(before);
     await consumer.waitFor(50);
+    await until(() => publisher.getStats().bufferStats.size === 0, 5_000, "the first confirms");
 
     proxy.outage();
     await until(() => !publisher.isRabbitMQAvailable, 5_000, "the loss to be noticed");
