@@ -44,4 +44,5 @@ export * from "./src/event_buffer.ts";
 export * from "./src/retry.ts";
 export * from "./src/error_classification.ts";
 export * from "./src/circuit_breaker.ts";
+export * from "./src/dead_letter_queue.ts";
 export * from "./src/publisher.ts";

@@ -53,6 +53,8 @@ export class RabbitMQEventBuffer {
   readonly #now: () => number;
 
   /**
+   * Creates the view of a store.
+   *
    * @param store The pending-event store.
    * @param now The clock.
    */

@@ -39,6 +39,8 @@ export class MemoryStore implements PendingStore {
   #expired = 0;
 
   /**
+   * Creates an empty store.
+   *
    * @param limits The store's count and byte limits and overflow policy.
    */
   constructor(limits: StoreLimits) {

@@ -24,6 +24,7 @@ import {
   type ResolvedRabbitMQConfig,
   resolveRabbitMQConfig,
 } from "./config.ts";
+import { deadLetterHeaders, DeadLetterQueue } from "./dead_letter_queue.ts";
 import { classifyError } from "./error_classification.ts";
 import { EventValidationError, PublisherClosedError, type TransportError } from "./errors.ts";
 import { type DomainEvent, type EncodedEvent, encodeEvent } from "./event.ts";
@@ -53,7 +54,12 @@ export type PublishStatus =
   /** Stored; the background dispatcher sends it in a batch. */
   | "queued"
   /** Stored in the outage buffer; sent when the broker is back. */
-  | "buffered";
+  | "buffered"
+  /**
+   * High priority only: RabbitMQ refused it for good (for example unroutable)
+   * and it is in the dead letters; `reason` says why.
+   */
+  | "dead-lettered";
 
 /** The answer to `publish()`: the event is accepted and will not be lost. */
 export interface PublishReceipt {
@@ -61,6 +67,8 @@ export interface PublishReceipt {
   id: string;
   /** Where the event stands. */
   status: PublishStatus;
+  /** Why, when the status is `dead-lettered`. */
+  reason?: DeadLetterReason;
 }
 
 /** What `close()` reports. */
@@ -200,6 +208,7 @@ type Lifecycle = "running" | "closing" | "closed";
 
 const BUFFER_HEALTH_LIMIT = 90;
 const BLOCKED_RETRY_MS = 1_000;
+const SHIP_PAUSE_MAX_MS = 60_000;
 
 /**
  * Publishes domain events to RabbitMQ without blocking on the broker and
@@ -230,10 +239,15 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
   readonly #now: () => number;
   readonly #random: () => number;
   readonly #unsubscribe: () => void;
+  /**
+   * The dead letters, local and on the broker: list, count, replay, purge.
+   * Opens its own connection on first use.
+   */
+  readonly deadLetters: DeadLetterQueue;
 
   #lifecycle: Lifecycle = "running";
   // seq -> resolver of a high-priority publish() awaiting its first outcome
-  readonly #waiters = new Map<number, (confirmed: boolean) => void>();
+  readonly #waiters = new Map<number, (status: PublishStatus, reason?: DeadLetterReason) => void>();
   readonly #dispatches = new Set<Promise<void>>();
   #urgent = 0;
   #activeBatches = 0;
@@ -249,6 +263,7 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
   #idle: PromiseWithResolvers<void> | undefined;
   #housekeeping: Promise<void> | undefined;
   #lastConfirmAt: number | undefined;
+  #shipPausedUntil = 0;
   #lastError: LastError | undefined;
   #counters = {
     published: 0,
@@ -279,6 +294,13 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
     this.#now = parts.now ?? Date.now;
     this.#random = parts.random ?? Math.random;
     this.#buffer = new RabbitMQEventBuffer(this.#store, this.#now);
+    this.deadLetters = new DeadLetterQueue({
+      urls: rabbit.urls,
+      queue: rabbit.deadLetterQueue,
+      store: this.#store,
+      publishTimeout: config.publishTimeout,
+      logger: this.#logger,
+    });
     const onStateChange = parts.onStateChange;
     this.#breaker = new CircuitBreaker({
       ...config.circuitBreaker,
@@ -288,6 +310,8 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
         log(`circuit breaker ${change.from} -> ${change.to}: ${change.reason}`);
         onStateChange?.(change);
         if (change.to === "open") this.#releaseWaiters();
+        // Dead letters made while the circuit was open can go to the broker now.
+        if (change.to === "closed") this.#runHousekeeping();
         this.#pump();
       },
     });
@@ -481,6 +505,7 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
     await this.#transport.close();
     await Promise.all(this.#dispatches);
     await this.#housekeeping;
+    await this.deadLetters.close();
     this.#lifecycle = "closed";
     this.#clearTimers();
     this.#unsubscribe();
@@ -526,37 +551,29 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
       await this.#deadLetter(evicted.map((record) => ({ record, reason: "evicted" as const })));
     }
     const sendable = this.#canSend();
-    const receipts: PublishReceipt[] = [];
-    const waits: Promise<boolean>[] = [];
-    for (const record of records) {
-      let status: PublishStatus = sendable ? "queued" : "buffered";
-      if (record.priority === "high" && sendable) {
-        this.#urgent++;
-        if (awaitHigh) {
-          waits.push(this.#waitFor(record));
-          status = "confirmed";
-        }
+    const receipts: (PublishReceipt | Promise<PublishReceipt>)[] = records.map((record) => {
+      if (record.priority !== "high" || !sendable) {
+        return { id: record.id, status: sendable ? "queued" : "buffered" };
       }
-      receipts.push({ id: record.id, status });
-    }
+      this.#urgent++;
+      return awaitHigh ? this.#waitFor(record) : { id: record.id, status: "queued" };
+    });
     this.#pump();
-    if (waits.length > 0) {
-      const confirmed = await Promise.all(waits);
-      let w = 0;
-      for (const receipt of receipts) {
-        if (receipt.status === "confirmed" && !confirmed[w++]) receipt.status = "buffered";
-      }
-    }
-    return receipts;
+    return await Promise.all(receipts);
   }
 
-  #waitFor(record: PendingRecord): Promise<boolean> {
-    const { promise, resolve } = Promise.withResolvers<boolean>();
-    const timer = setTimeout(() => settle(false), this.#config.publishTimeout);
-    const settle = (confirmed: boolean) => {
+  /**
+   * The receipt of a high-priority event once its first attempt settles:
+   * `confirmed`, `dead-lettered`, or `buffered` (failed and kept for a retry,
+   * or not settled within `publishTimeout`).
+   */
+  #waitFor(record: PendingRecord): Promise<PublishReceipt> {
+    const { promise, resolve } = Promise.withResolvers<PublishReceipt>();
+    const timer = setTimeout(() => settle("buffered"), this.#config.publishTimeout);
+    const settle = (status: PublishStatus, reason?: DeadLetterReason) => {
       clearTimeout(timer);
       this.#waiters.delete(record.seq);
-      resolve(confirmed);
+      resolve(reason === undefined ? { id: record.id, status } : { id: record.id, status, reason });
     };
     this.#waiters.set(record.seq, settle);
     return promise;
@@ -671,8 +688,10 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
     const now = this.#now();
     const confirmed: PendingRecord[] = [];
     const retry: PendingRecord[] = [];
-    const dead: { record: PendingRecord; reason: DeadLetterReason; error: Error }[] = [];
+    const dead: { record: PendingRecord; reason: DeadLetterReason; error: TransportError }[] = [];
     let brokerFailure: TransportError | undefined;
+    // Failed attempts that left the process: each is retried or dead-lettered.
+    let retriedOrDead = 0;
     for (let i = 0; i < batch.length; i++) {
       const record = batch[i];
       const outcome = outcomes[i];
@@ -684,6 +703,7 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
       this.#counters.failed++;
       if (error.sent) this.#counters.unknownOutcome++;
       else this.#counters.neverSent++;
+      if (error.sent) retriedOrDead++;
       const classification = classifyError(error);
       if (classification.retriable) brokerFailure ??= error;
       this.#recordError(error);
@@ -711,22 +731,23 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
       }
     }
     if (confirmed.length > 0) {
-      await this.#store.remove(confirmed);
+      // Counted first: RabbitMQ has them, whatever the store is still doing.
       this.#counters.published += confirmed.length;
       this.#lastConfirmAt = now;
+      await this.#store.remove(confirmed);
     }
     if (brokerFailure !== undefined) this.#breaker.recordFailure(brokerFailure.message);
     else this.#breaker.recordSuccess();
     if (dead.length > 0) await this.#deadLetter(dead);
+    this.#counters.retried += retriedOrDead - dead.filter(({ error }) => error.sent).length;
     if (retry.length > 0) {
-      this.#counters.retried += retry.filter((r) => r.nextAttemptAt > now).length;
       await this.#store.release(retry);
       const next = Math.min(...retry.map((r) => r.nextAttemptAt));
       if (next > now) this.#wakeUpAt(next);
     }
-    for (const record of confirmed) this.#waiters.get(record.seq)?.(true);
-    for (const record of retry) this.#waiters.get(record.seq)?.(false);
-    for (const { record } of dead) this.#waiters.get(record.seq)?.(false);
+    for (const { seq } of confirmed) this.#waiters.get(seq)?.("confirmed");
+    for (const { seq } of retry) this.#waiters.get(seq)?.("buffered");
+    for (const { record, reason } of dead) this.#waiters.get(record.seq)?.("dead-lettered", reason);
   }
 
   // ---- dead letters ----
@@ -764,6 +785,9 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
   /** Moves local dead letters to the broker's dead-letter queue. */
   async #shipDeadLetters(): Promise<void> {
     const { deadLetterExchange } = this.#rabbit;
+    // A broker that refused dead letters is not asked again at every reconnect:
+    // a refusal that closes the channel would fail healthy batches each time.
+    if (this.#now() < this.#shipPausedUntil) return;
     while (this.#transport.state === "connected") {
       const letters = await this.#store.listDeadLetters(this.#config.batchSize);
       if (letters.length === 0) return;
@@ -781,7 +805,17 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
       );
       const shipped = letters.filter((_, i) => outcomes[i].ok);
       await this.#store.removeDeadLetters(shipped.map((letter) => letter.seq));
-      if (shipped.length < letters.length) return;
+      if (shipped.length < letters.length) {
+        const failure = outcomes.find((outcome) => !outcome.ok);
+        const pause = Math.min(this.#config.bufferConfig.cleanupInterval, SHIP_PAUSE_MAX_MS);
+        this.#shipPausedUntil = this.#now() + pause;
+        this.#logger.warn(
+          `${letters.length - shipped.length} dead letters could not be moved to ` +
+            `${deadLetterExchange}; kept locally, next try in ${Math.round(pause / 1000)} s` +
+            (failure && !failure.ok ? ` (${failure.error.message})` : ""),
+        );
+        return;
+      }
     }
   }
 
@@ -814,7 +848,8 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
     if (change.error) this.#recordError(change.error);
     if (change.to === "connected") {
       if (change.from !== "blocked") {
-        this.#draining = this.#store.stats().size > 0;
+        // Draining is background work: with it off, only flush() or close() send the backlog.
+        this.#draining = this.#config.enableBackgroundProcessing && this.#store.stats().size > 0;
         if (this.#breaker.state !== "closed") this.#breaker.reset("connection re-established");
         this.#runHousekeeping();
       }
@@ -830,7 +865,7 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
    * safe in the store, and the broker will not confirm it any time soon.
    */
   #releaseWaiters(): void {
-    for (const resolve of this.#waiters.values()) resolve(false);
+    for (const settle of this.#waiters.values()) settle("buffered");
   }
 
   #wakeUpAt(at: number): void {
@@ -872,32 +907,6 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
     const e = error instanceof Error ? error : new Error(String(error));
     this.#lastError = { name: e.name, message: maskCredentials(e.message), at: this.#now() };
   }
-}
-
-/**
- * The headers a dead letter carries on the broker, besides the event's own.
- *
- * @param letter The dead letter.
- * @returns The headers.
- */
-export function deadLetterHeaders(letter: DeadLetterRecord): Record<string, string | number> {
-  const headers: Record<string, string | number> = {
-    "x-dead-letter-reason": letter.reason,
-    "x-retry-count": letter.attempts,
-    "x-original-exchange": letter.exchange,
-    "x-original-routing-key": letter.routingKey,
-    "x-dead-lettered-at": new Date(letter.deadLetteredAt).toISOString(),
-    "x-accepted-at": new Date(letter.acceptedAt).toISOString(),
-  };
-  if (letter.errorName) headers["x-error-name"] = letter.errorName;
-  if (letter.errorMessage) headers["x-error-message"] = letter.errorMessage;
-  if (letter.firstFailureAt) {
-    headers["x-first-failure-at"] = new Date(letter.firstFailureAt).toISOString();
-  }
-  if (letter.lastFailureAt) {
-    headers["x-last-failure-at"] = new Date(letter.lastFailureAt).toISOString();
-  }
-  return headers;
 }
 
 /**
