@@ -107,20 +107,30 @@ const openHere = new Set<string>();
 function holderIsDead(held: Lease, path: string): boolean {
   if (held.pid === undefined || held.host !== hostname()) return false;
   if (held.pid === Deno.pid) return !openHere.has(path);
-  try {
-    Deno.statSync(`/proc/${held.pid}`);
-    return false;
-  } catch (error) {
-    return error instanceof Deno.errors.NotFound && procAvailable();
-  }
+  return processGone(held.pid);
 }
 
-function procAvailable(): boolean {
+/**
+ * Asks the system whether `pid` is gone, with whatever the permissions allow:
+ * /proc (which Deno opens only with --allow-all), else a harmless signal
+ * (SIGCHLD, ignored by default; needs --allow-run). Without either, `false`.
+ */
+function processGone(pid: number): boolean {
+  if (Deno.build.os === "linux") {
+    try {
+      // The third field of /proc/<pid>/stat is the state: Z (zombie) or X (dead) is gone.
+      const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+      const state = stat.charAt(stat.lastIndexOf(")") + 2);
+      return state === "Z" || state === "X";
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return true;
+    }
+  }
   try {
-    Deno.statSync(`/proc/${Deno.pid}`);
-    return true;
-  } catch {
+    Deno.kill(pid, "SIGCHLD");
     return false;
+  } catch (error) {
+    return error instanceof Deno.errors.NotFound;
   }
 }
 
