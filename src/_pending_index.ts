@@ -18,6 +18,12 @@ export class PendingIndex {
   };
   readonly #inFlight = new Set<number>();
   #bytes = 0;
+  // A binary min-heap of (nextAttemptAt, record), so that nextReadyAt() does
+  // not scan every pending record on each dispatcher pass. It is cleaned
+  // lazily: an entry counts while its record is held, not in flight, and
+  // still due at that time; insert() and release() push a fresh entry.
+  readonly #dueAt: number[] = [];
+  readonly #dueRecords: PendingRecord[] = [];
 
   get size(): number {
     return this.#queues.high.size + this.#queues.normal.size + this.#queues.low.size;
@@ -35,6 +41,7 @@ export class PendingIndex {
   insert(record: PendingRecord): void {
     this.#queues[record.priority].set(record.seq, record);
     this.#bytes += record.bytes;
+    this.#pushDue(record);
   }
 
   has(record: PendingRecord): boolean {
@@ -95,21 +102,70 @@ export class PendingIndex {
     if (stored === undefined) return;
     if (stored !== record) Object.assign(stored, record);
     this.#inFlight.delete(record.seq);
+    this.#pushDue(stored);
   }
 
+  /** The earliest `nextAttemptAt` among the records not in flight. */
   nextReadyAt(): number | undefined {
-    let earliest: number | undefined;
-    for (const priority of PRIORITIES) {
-      for (const record of this.#queues[priority].values()) {
-        if (this.#inFlight.has(record.seq)) continue;
-        if (earliest === undefined || record.nextAttemptAt < earliest) {
-          earliest = record.nextAttemptAt;
+    const at = this.#dueAt;
+    const records = this.#dueRecords;
+    while (at.length > 0) {
+      const record = records[0];
+      const live = this.#queues[record.priority].get(record.seq) === record &&
+        !this.#inFlight.has(record.seq) && record.nextAttemptAt === at[0];
+      if (live) return at[0];
+      this.#popDue();
+    }
+    return undefined;
+  }
+
+  #pushDue(record: PendingRecord): void {
+    const at = this.#dueAt;
+    const records = this.#dueRecords;
+    // Entries of records taken or deleted since are dropped only when they
+    // reach the top; rebuilding now and then bounds them.
+    if (at.length > 2 * this.size + 1024) {
+      at.length = records.length = 0;
+      for (const priority of PRIORITIES) {
+        for (const held of this.#queues[priority].values()) {
+          if (held !== record && !this.#inFlight.has(held.seq)) this.#pushDue(held);
         }
       }
-      // A ready high-priority event settles the question for the lower ones.
-      if (earliest !== undefined && earliest <= Date.now()) return earliest;
     }
-    return earliest;
+    const value = record.nextAttemptAt;
+    let i = at.length;
+    at.push(value);
+    records.push(record);
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (at[parent] <= value) break;
+      at[i] = at[parent];
+      records[i] = records[parent];
+      i = parent;
+    }
+    at[i] = value;
+    records[i] = record;
+  }
+
+  #popDue(): void {
+    const at = this.#dueAt;
+    const records = this.#dueRecords;
+    const lastAt = at.pop()!;
+    const lastRecord = records.pop()!;
+    const n = at.length;
+    if (n === 0) return;
+    let i = 0;
+    while (true) {
+      let child = 2 * i + 1;
+      if (child >= n) break;
+      if (child + 1 < n && at[child + 1] < at[child]) child++;
+      if (at[child] >= lastAt) break;
+      at[i] = at[child];
+      records[i] = records[child];
+      i = child;
+    }
+    at[i] = lastAt;
+    records[i] = lastRecord;
   }
 
   /** The pending records (not in flight) accepted before `cutoff`. */
