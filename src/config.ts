@@ -8,11 +8,6 @@
 import { DEFAULT_MAX_MESSAGE_BYTES, type DomainEvent, utf8Length } from "./event.ts";
 import type { OverflowPolicy } from "./store.ts";
 
-// The configs below name these types, so they are re-exported to keep this
-// module's documentation complete on its own.
-export type { DomainEvent, EventMetadata, EventPriority } from "./event.ts";
-export type { OverflowPolicy } from "./store.ts";
-
 /** Where the connection goes and what it declares. */
 export interface RabbitMQConfig {
   /**

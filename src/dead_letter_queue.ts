@@ -17,22 +17,6 @@ import { maskCredentials, maskUrl } from "./config.ts";
 import { type Logger, quietLogger } from "./logger.ts";
 import type { DeadLetterReason, DeadLetterRecord, PendingStore } from "./store.ts";
 
-// The types below name these, so they are re-exported to keep this module's
-// documentation complete on its own.
-export type {
-  AddResult,
-  DeadLetterReason,
-  DeadLetterRecord,
-  NewRecord,
-  OverflowPolicy,
-  PendingRecord,
-  PendingStore,
-  StoreLimits,
-  StoreStats,
-} from "./store.ts";
-export type { EncodedEvent, EventPriority, MessageProperties } from "./event.ts";
-export type { Logger } from "./logger.ts";
-
 /** The AMQP basic properties of a dead letter, as they are replayed (timestamp in ms). */
 export interface DeadLetterProperties {
   /** The MIME type of the body, `application/json` for events. */

@@ -39,21 +39,6 @@ import {
   type StoreStats,
 } from "./store.ts";
 
-// The class below names these types, so they are re-exported to keep this
-// module's documentation complete on its own.
-export type {
-  AddResult,
-  DeadLetterReason,
-  DeadLetterRecord,
-  NewRecord,
-  OverflowPolicy,
-  PendingRecord,
-  PendingStore,
-  StoreLimits,
-  StoreStats,
-} from "./store.ts";
-export type { EncodedEvent, EventPriority, MessageProperties } from "./event.ts";
-
 /** Options of {@linkcode KvStore.open}. */
 export interface KvStoreOptions {
   /**

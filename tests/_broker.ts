@@ -2,6 +2,7 @@
 // a consumer that records everything routed to it, removed afterwards.
 
 import { AMQPClient, type AMQPMessage } from "@cloudamqp/amqp-client";
+import { until } from "./_wait.ts";
 
 export const BROKER_URL = Deno.env.get("TEST_RABBITMQ_URL") ?? "amqp://guest:guest@127.0.0.1:5672";
 
@@ -134,6 +135,20 @@ export class TestConsumer implements AsyncDisposable {
     } finally {
       await ch.close();
     }
+    return found;
+  }
+
+  /** Reads the dead-letter queue until `count` letters came, or fails after `timeoutMs`. */
+  async waitForDeadLetters(count: number, timeoutMs = 5_000): Promise<Received[]> {
+    const found: Received[] = [];
+    await until(
+      async () => {
+        found.push(...await this.drainDeadLetters());
+        return found.length >= count;
+      },
+      `${count} dead letters in ${this.deadLetterQueue}`,
+      timeoutMs,
+    );
     return found;
   }
 

@@ -4,6 +4,7 @@
 
 import { AMQPClient, type AMQPMessage } from "@cloudamqp/amqp-client";
 import { BROKER_URL, type TestConsumer, testEvent } from "./_broker.ts";
+import { until } from "./_wait.ts";
 import {
   createRabbitMQAsyncEventPublisher,
   type DeadLetterRecord,
@@ -24,19 +25,6 @@ export function openDeadLetterQueue(consumer: TestConsumer, store?: PendingStore
     store,
     publishTimeout: 5_000,
   });
-}
-
-/** Resolves once `check()` holds; rejects after `timeoutMs`. */
-export async function until(
-  check: () => Promise<boolean>,
-  what: string,
-  timeoutMs = 15_000,
-): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!await check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 /**

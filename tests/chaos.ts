@@ -13,6 +13,7 @@ import {
   type PublishStatus,
   type RabbitMQAsyncEventPublisher,
 } from "../mod.ts";
+import { poll, sleep } from "./_wait.ts";
 
 const EVENT_COUNT = 10_000;
 const CHUNK = 100;
@@ -24,20 +25,6 @@ const BROKER_READY_TIMEOUT_MS = 60_000;
 const QUIET_MS = 1_000;
 
 const decoder = new TextDecoder();
-
-/** Resolves after `ms`, or at once when `signal` aborts. */
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted || ms <= 0) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-  });
-}
 
 async function run(command: string, args: string[]): Promise<{ ok: boolean; output: string }> {
   try {
@@ -133,15 +120,6 @@ function recordingLogger(lines: string[]): Logger {
     );
   };
   return { debug: () => {}, info: () => {}, warn: keep("warn"), error: keep("error") };
-}
-
-async function until(condition: () => boolean, timeoutMs: number): Promise<boolean> {
-  const started = Date.now();
-  while (!condition()) {
-    if (Date.now() - started > timeoutMs) return false;
-    await sleep(50);
-  }
-  return true;
 }
 
 /**
@@ -300,7 +278,7 @@ async function restartsDuringPublishing(persistence: boolean): Promise<void> {
     const chaosError = await chaosTask;
     if (chaosError) throw chaosError;
 
-    const drained = await until(
+    const drained = await poll(
       () => watched.getStats().bufferStats.size === 0,
       SETTLE_TIMEOUT_MS,
     );

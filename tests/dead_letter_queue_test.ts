@@ -6,10 +6,9 @@ import {
   openDeadLetterQueue,
   seedUnroutable,
   silent,
-  until,
 } from "./_dead_letters.ts";
-import { createRabbitMQAsyncEventPublisher, MemoryStore } from "../mod.ts";
-import { DeadLetterQueue } from "../src/dead_letter_queue.ts";
+import { until } from "./_wait.ts";
+import { createRabbitMQAsyncEventPublisher, DeadLetterQueue, MemoryStore } from "../mod.ts";
 
 const LIMITS = { maxEvents: 100, maxBytes: 1_000_000, overflow: "reject" } as const;
 

@@ -4,48 +4,19 @@
 import assert from "node:assert/strict";
 import { AMQPClient } from "@cloudamqp/amqp-client";
 import { BROKER_URL, TestConsumer, testEvent } from "./_broker.ts";
+import { ForwardingTransport } from "./_forwarding_transport.ts";
+import { until } from "./_wait.ts";
 import {
   AmqpTransport,
   type CircuitStateChange,
   createRabbitMQAsyncEventPublisher,
   type OutboundMessage,
-  type SendOutcome,
-  type Transport,
 } from "../mod.ts";
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 15_000, what = "") {
-  const started = Date.now();
-  while (!(await condition())) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
-/** A transport that records when each message id was sent. */
-class SendLog implements Transport {
+/** Records when each message id was sent. */
+class SendLog extends ForwardingTransport {
   readonly sentAt = new Map<string, number[]>();
-  constructor(readonly inner: Transport) {}
-  get state() {
-    return this.inner.state;
-  }
-  get reconnectAttempts() {
-    return this.inner.reconnectAttempts;
-  }
-  get url() {
-    return this.inner.url;
-  }
-  start() {
-    return this.inner.start();
-  }
-  onStateChange(listener: Parameters<Transport["onStateChange"]>[0]) {
-    return this.inner.onStateChange(listener);
-  }
-  close() {
-    return this.inner.close();
-  }
-  send(messages: readonly OutboundMessage[], timeoutMs: number): Promise<SendOutcome[]> {
+  override send(messages: readonly OutboundMessage[], timeoutMs: number) {
     const now = performance.now();
     for (const m of messages) {
       const times = this.sentAt.get(m.properties.messageId) ?? [];
@@ -56,7 +27,7 @@ class SendLog implements Transport {
   }
 }
 
-/** A durable-less queue that nacks publishes beyond `maxLength` messages. */
+/** A queue that nacks publishes beyond `maxLength` messages. */
 async function boundedQueue(exchange: string, maxLength: number) {
   const client = new AMQPClient(BROKER_URL);
   await client.connect();
@@ -98,9 +69,9 @@ Deno.test("nacks from a full queue are retried with growing delays until space f
   try {
     const events = Array.from({ length: 6 }, (_, i) => testEvent(i));
     await publisher.publishBatch(events);
-    await until(() => publisher.getStats().publishedEvents === 3, 5_000, "3 confirms");
+    await until(() => publisher.getStats().publishedEvents === 3, "3 confirms", 5_000);
     const nacked = events.slice(3).map((e) => e.id);
-    await until(() => (log.sentAt.get(nacked[0])?.length ?? 0) >= 4, 5_000, "4 attempts");
+    await until(() => (log.sentAt.get(nacked[0])?.length ?? 0) >= 4, "4 attempts", 5_000);
     const times = log.sentAt.get(nacked[0])!;
     for (let k = 1; k < 4; k++) {
       // Timers never fire early: each gap is at least the scheduled backoff.
@@ -118,8 +89,8 @@ Deno.test("nacks from a full queue are retried with growing delays until space f
         delivered.push(...await queue.drain());
         return delivered.length >= 6;
       },
-      10_000,
       "every event in the queue",
+      10_000,
     );
     assert.deepEqual(new Set(delivered), new Set(events.map((e) => e.id)));
     assert.equal(publisher.getStats().publishedEvents, 6);
@@ -143,16 +114,8 @@ Deno.test("an event nacked on every attempt is dead-lettered after exactly maxRe
   try {
     const event = testEvent(1);
     await publisher.publish(event);
-    await until(() => publisher.getStats().deadLetteredEvents === 1, 10_000, "the dead letter");
-    const letters: Awaited<ReturnType<typeof consumer.drainDeadLetters>> = [];
-    await until(
-      async () => {
-        letters.push(...await consumer.drainDeadLetters());
-        return letters.length === 1;
-      },
-      5_000,
-      "the dead letter on the broker",
-    );
+    await until(() => publisher.getStats().deadLetteredEvents === 1, "the dead letter", 10_000);
+    const letters = await consumer.waitForDeadLetters(1);
     const [letter] = letters;
     const headers = letter.properties.headers!;
     assert.equal(letter.properties.messageId, event.id);
@@ -190,15 +153,7 @@ Deno.test("an unroutable event goes straight to the dead letters with reason unr
       status: "dead-lettered",
       reason: "unroutable",
     });
-    const letters: Awaited<ReturnType<typeof consumer.drainDeadLetters>> = [];
-    await until(
-      async () => {
-        letters.push(...await consumer.drainDeadLetters());
-        return letters.length === 1;
-      },
-      5_000,
-      "the dead letter on the broker",
-    );
+    const letters = await consumer.waitForDeadLetters(1);
     const headers = letters[0].properties.headers!;
     assert.equal(headers["x-dead-letter-reason"], "unroutable");
     assert.equal(headers["x-retry-count"], 1);
@@ -224,7 +179,7 @@ Deno.test("the circuit opens after failureThreshold failing batches, buffers, ha
   );
   try {
     await publisher.publish(testEvent(1));
-    await until(() => publisher.getStats().circuitState === "open", 5_000, "the circuit to open");
+    await until(() => publisher.getStats().circuitState === "open", "the circuit to open", 5_000);
     assert.equal(publisher.getStats().failedEvents, 3);
     const receipt = await publisher.publish(testEvent(2, "high"));
     assert.equal(receipt.status, "buffered", "an open circuit buffers even high priority");
@@ -234,10 +189,10 @@ Deno.test("the circuit opens after failureThreshold failing batches, buffers, ha
     queue = await boundedQueue(consumer.exchange, 100);
     await until(
       () => publisher.getStats().circuitState === "closed",
-      5_000,
       "the circuit to close",
+      5_000,
     );
-    await until(() => publisher.getStats().publishedEvents === 2, 5_000, "both events");
+    await until(() => publisher.getStats().publishedEvents === 2, "both events", 5_000);
     assert.deepEqual(
       transitions.map((t) => `${t.from}->${t.to}`),
       ["closed->open", "open->half_open", "half_open->closed"],

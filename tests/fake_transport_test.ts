@@ -9,6 +9,7 @@ import {
   type RabbitMQAsyncEventPublisher,
 } from "../mod.ts";
 import { FakeTransport, planScript, randomScript, seededRandom } from "./_fake_transport.ts";
+import { sleep, until } from "./_wait.ts";
 
 const EXCHANGE = "x";
 const DLX = "x.dead-letter";
@@ -26,23 +27,6 @@ function event(priority: "high" | "normal" | "low" = "normal"): DomainEvent {
 
 function events(n: number, priority: "high" | "normal" | "low" = "normal"): DomainEvent[] {
   return Array.from({ length: n }, () => event(priority));
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Polls `condition` every few ms; fails with `describe()` after `timeoutMs`. */
-async function waitUntil(
-  condition: () => boolean,
-  describe: () => string,
-  timeoutMs = 10_000,
-): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > until) throw new Error(`gave up after ${timeoutMs} ms: ${describe()}`);
-    await sleep(5);
-  }
 }
 
 function newStore(): MemoryStore {
@@ -117,7 +101,7 @@ Deno.test("out-of-order confirms settle the events they belong to", async () => 
   });
   await withFake(fake, { batchSize: 4 }, async (publisher, store) => {
     await publisher.publishBatch([a, b, c, d]);
-    await waitUntil(() => drained(publisher, fake), () => describeState(publisher, fake));
+    await until(() => drained(publisher, fake), () => describeState(publisher, fake));
     // The broker answered b, c, d, a: not the order of sending.
     const first = fake.settlements.filter((s) => s.send === 0).map((s) => s.messageId);
     assert.deepEqual(first, [b.id, c.id, d.id, a.id]);
@@ -146,7 +130,7 @@ Deno.test("a multiple ack settles every earlier message of the batch", async () 
   });
   await withFake(fake, { batchSize: 5 }, async (publisher) => {
     await publisher.publishBatch(batch);
-    await waitUntil(() => drained(publisher, fake), () => describeState(publisher, fake));
+    await until(() => drained(publisher, fake), () => describeState(publisher, fake));
     assert.equal(fake.sends.length, 1);
     assert.deepEqual(fake.confirms, [{
       kind: "ack",
@@ -165,14 +149,14 @@ Deno.test("acks of ranges settle exactly the messages they cover", async () => {
   const fake = new FakeTransport({ script: (_, { attempt }) => (attempt === 1 ? "hold" : "ok") });
   await withFake(fake, { batchSize: 6 }, async (publisher) => {
     await publisher.publishBatch(batch);
-    await waitUntil(() => fake.unsettledTags().length === 6, () => describeState(publisher, fake));
+    await until(() => fake.unsettledTags().length === 6, () => describeState(publisher, fake));
     assert.deepEqual(fake.ack(3, { multiple: true }), batch.slice(0, 3).map((e) => e.id));
     await sleep(10);
     // The send resolves only when every message has its outcome.
     assert.equal(publisher.getStats().publishedEvents, 0);
     assert.deepEqual(fake.nack(4), [batch[3].id]);
     assert.deepEqual(fake.ack(6, { multiple: true }), [batch[4].id, batch[5].id]);
-    await waitUntil(() => drained(publisher, fake), () => describeState(publisher, fake));
+    await until(() => drained(publisher, fake), () => describeState(publisher, fake));
     assert.equal(publisher.getStats().publishedEvents, 6);
     assert.deepEqual(fake.attemptsOf(batch[3].id, EXCHANGE).map((a) => a.outcome), ["nack", "ok"]);
     for (const e of batch) assert.equal(fake.okCount(e.id, EXCHANGE), 1, e.id);
@@ -186,7 +170,7 @@ Deno.test("a lost confirm times out, and the event is sent again and confirmed",
   });
   await withFake(fake, { publishTimeout: 100 }, async (publisher) => {
     await publisher.publish(e);
-    await waitUntil(() => drained(publisher, fake), () => describeState(publisher, fake));
+    await until(() => drained(publisher, fake), () => describeState(publisher, fake));
     const attempts = fake.attemptsOf(e.id, EXCHANGE);
     assert.deepEqual(attempts.map((a) => [a.fate, a.outcome, a.sent]), [
       ["lost", "timeout", true],
@@ -207,7 +191,7 @@ Deno.test("a returned event is dead-lettered as unroutable after exactly one att
   });
   await withFake(fake, {}, async (publisher, store) => {
     await publisher.publishBatch([returned, fine]);
-    await waitUntil(() => drained(publisher, fake), () => describeState(publisher, fake));
+    await until(() => drained(publisher, fake), () => describeState(publisher, fake));
     assert.equal(fake.attemptsOf(returned.id, EXCHANGE).length, 1);
     const [shipped] = fake.attemptsOf(returned.id, DLX);
     assert.equal(shipped.outcome, "ok");
@@ -238,7 +222,7 @@ Deno.test("a channel closing mid-batch fails the unsettled events, which are the
   });
   await withFake(fake, { batchSize: 10 }, async (publisher) => {
     await publisher.publishBatch(batch);
-    await waitUntil(
+    await until(
       () => drained(publisher, fake) && publisher.getStats().publishedEvents === 10,
       () => describeState(publisher, fake),
     );
@@ -278,7 +262,7 @@ Deno.test("a broker close with ACCESS_REFUSED dead-letters that event; the rest 
   });
   await withFake(fake, { batchSize: 4 }, async (publisher) => {
     await publisher.publishBatch(batch);
-    await waitUntil(
+    await until(
       () => drained(publisher, fake) && publisher.getStats().publishedEvents === 3,
       () => describeState(publisher, fake),
     );
@@ -309,7 +293,7 @@ Deno.test("nacked events are retried, then dead-lettered as max-retries after ma
     { retry: { maxRetries, baseDelay: 1, maxDelay: 5 } },
     async (publisher, store) => {
       await publisher.publishBatch([doomed, fine]);
-      await waitUntil(
+      await until(
         () => publisher.getEventBuffer().getStats().size === 0 && fake.inFlight() === 0,
         () => describeState(publisher, fake),
       );
@@ -342,7 +326,7 @@ Deno.test("retriedEvents counts every rescheduled attempt, even one whose jitter
   );
   try {
     await publisher.publish(e);
-    await waitUntil(() => drained(publisher, fake), () => describeState(publisher, fake));
+    await until(() => drained(publisher, fake), () => describeState(publisher, fake));
     assert.equal(fake.attemptsOf(e.id, EXCHANGE).length, 3);
     const stats = publisher.getStats();
     assert.equal(stats.publishedEvents, 1);
@@ -377,13 +361,13 @@ Deno.test("the breaker opens after failureThreshold failing batches, buffers, th
     async (p) => {
       publisher = p;
       await p.publishBatch(events(2));
-      await waitUntil(() => p.getStats().circuitState === "open", () => describeState(p, fake));
+      await until(() => p.getStats().circuitState === "open", () => describeState(p, fake));
       const opened = transitions.find((t) => t.to === "open")!;
       assert.equal(fake.sends.length, 3);
       failing = false;
       const receipts = await Promise.all([p.publish(event("normal")), p.publish(event("high"))]);
       assert.deepEqual(receipts.map((r) => r.status), ["buffered", "buffered"]);
-      await waitUntil(
+      await until(
         () => p.getStats().circuitState === "closed" && drained(p, fake),
         () => describeState(p, fake),
       );
@@ -495,7 +479,7 @@ for (const seed of SEEDS) {
         }
         await sleep(Math.floor(random() * 6));
       }
-      await waitUntil(
+      await until(
         () => drained(publisher, fake),
         () => `seed ${seed}: not drained: ${describeState(publisher, fake)}`,
         30_000,

@@ -4,21 +4,12 @@
 import assert from "node:assert/strict";
 import { TestConsumer, testEvent } from "./_broker.ts";
 import { TcpProxy } from "./_proxy.ts";
+import { sleep, until } from "./_wait.ts";
 import {
   type AsyncPublishConfig,
   createRabbitMQAsyncEventPublisher,
   type RabbitMQAsyncEventPublisher,
 } from "../mod.ts";
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(condition: () => boolean, timeoutMs = 15_000, what = "condition") {
-  const started = Date.now();
-  while (!condition()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 async function throughProxy(
   proxy: TcpProxy,
@@ -44,10 +35,10 @@ Deno.test("events published through a broker outage all arrive after it", async 
     const before = Array.from({ length: 50 }, (_, i) => testEvent(i));
     await publisher.publishBatch(before);
     await consumer.waitFor(50);
-    await until(() => publisher.getStats().bufferStats.size === 0, 5_000, "the first confirms");
+    await until(() => publisher.getStats().bufferStats.size === 0, "the first confirms", 5_000);
 
     proxy.outage();
-    await until(() => !publisher.isRabbitMQAvailable, 5_000, "the loss to be noticed");
+    await until(() => !publisher.isRabbitMQAvailable, "the loss to be noticed", 5_000);
     const during = Array.from({ length: 100 }, (_, i) => testEvent(100 + i));
     const receipts = await publisher.publishBatch(during);
     assert(receipts.every((r) => r.status === "buffered"), JSON.stringify(receipts[0]));
@@ -62,7 +53,7 @@ Deno.test("events published through a broker outage all arrive after it", async 
     const received = await consumer.waitFor(150);
     const ids = new Set(received.map((m) => m.properties.messageId));
     for (const event of [...before, ...during]) assert(ids.has(event.id), `missing ${event.id}`);
-    await until(() => publisher.getStats().bufferStats.size === 0, 5_000, "an empty buffer");
+    await until(() => publisher.getStats().bufferStats.size === 0, "an empty buffer", 5_000);
     assert.equal(publisher.getStats().isRabbitMQAvailable, true);
     assert(publisher.getStats().reconnectAttempts === 0);
   } finally {
@@ -76,7 +67,7 @@ Deno.test("a high-priority publish() during an outage resolves buffered, then is
   const publisher = await throughProxy(proxy, consumer);
   try {
     proxy.outage();
-    await until(() => !publisher.isRabbitMQAvailable, 5_000, "the loss to be noticed");
+    await until(() => !publisher.isRabbitMQAvailable, "the loss to be noticed", 5_000);
     const event = testEvent(1, "high");
     assert.deepEqual(await publisher.publish(event), { id: event.id, status: "buffered" });
     proxy.restore();
@@ -94,11 +85,11 @@ Deno.test("a connection cut while confirms are pending loses nothing", async () 
   try {
     const events = Array.from({ length: 2_000 }, (_, i) => testEvent(i));
     const publishing = publisher.publishBatch(events);
-    await until(() => consumer.messages.length > 100, 10_000, "the first deliveries");
+    await until(() => consumer.messages.length > 100, "the first deliveries", 10_000);
     proxy.dropConnections();
     await publishing;
     await consumer.waitFor(2_000, 30_000);
-    await until(() => publisher.getStats().bufferStats.size === 0, 10_000, "an empty buffer");
+    await until(() => publisher.getStats().bufferStats.size === 0, "an empty buffer", 10_000);
     const ids = new Set(consumer.messages.map((m) => m.properties.messageId));
     const missing = events.filter((e) => !ids.has(e.id));
     assert.equal(missing.length, 0, `${missing.length} events missing`);
@@ -119,13 +110,13 @@ Deno.test("stalled confirms hit publishTimeout and the events are delivered afte
     const event = testEvent(1, "high");
     const receipt = await publisher.publish(event);
     assert.equal(receipt.status, "buffered");
-    await until(() => publisher.getStats().failedEvents >= 1, 5_000, "a failed attempt");
+    await until(() => publisher.getStats().failedEvents >= 1, "a failed attempt", 5_000);
     const stats = publisher.getStats();
     assert(stats.unknownOutcomeFailures >= 1, "a timed-out send has an unknown outcome");
     assert.equal(stats.lastError?.name, "TransportError");
     proxy.restore();
     await consumer.waitFor(1);
-    await until(() => publisher.getStats().bufferStats.size === 0, 10_000, "an empty buffer");
+    await until(() => publisher.getStats().bufferStats.size === 0, "an empty buffer", 10_000);
     assert(consumer.messages.every((m) => m.properties.messageId === event.id));
   } finally {
     await publisher.close();
@@ -167,9 +158,9 @@ Deno.test("the publisher moves to the next URL when one broker is unreachable", 
     await consumer.waitFor(1);
     // The live broker goes away too: the publisher cycles and comes back to it.
     live.outage();
-    await until(() => !publisher.isRabbitMQAvailable, 5_000, "the loss to be noticed");
+    await until(() => !publisher.isRabbitMQAvailable, "the loss to be noticed", 5_000);
     live.restore();
-    await until(() => publisher.isRabbitMQAvailable, 10_000, "the reconnection");
+    await until(() => publisher.isRabbitMQAvailable, "the reconnection", 10_000);
   } finally {
     await publisher.close();
   }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { BROKER_URL, TestConsumer, testEvent } from "./_broker.ts";
+import { ForwardingTransport } from "./_forwarding_transport.ts";
 import {
   AmqpTransport,
   type AsyncPublishConfig,
@@ -8,7 +9,6 @@ import {
   type OutboundMessage,
   PublisherClosedError,
   type RabbitMQAsyncEventPublisher,
-  type SendOutcome,
   type Transport,
 } from "../mod.ts";
 
@@ -121,31 +121,12 @@ Deno.test("publishBatch() of 1,000 events delivers all of them", async () => {
   });
 });
 
-/** Wraps a transport and records how many sends were in flight at once. */
-class ConcurrencyProbe implements Transport {
+/** Records how many sends were in flight at once. */
+class ConcurrencyProbe extends ForwardingTransport {
   inFlight = 0;
   peak = 0;
   sends = 0;
-  constructor(readonly inner: Transport) {}
-  get state() {
-    return this.inner.state;
-  }
-  get reconnectAttempts() {
-    return this.inner.reconnectAttempts;
-  }
-  get url() {
-    return this.inner.url;
-  }
-  start() {
-    return this.inner.start();
-  }
-  onStateChange(listener: Parameters<Transport["onStateChange"]>[0]) {
-    return this.inner.onStateChange(listener);
-  }
-  close() {
-    return this.inner.close();
-  }
-  async send(messages: readonly OutboundMessage[], timeoutMs: number): Promise<SendOutcome[]> {
+  override async send(messages: readonly OutboundMessage[], timeoutMs: number) {
     this.sends++;
     this.peak = Math.max(this.peak, ++this.inFlight);
     try {
