@@ -115,7 +115,10 @@ export class TestConsumer implements AsyncDisposable {
     return this.messages;
   }
 
-  /** Reads (and acknowledges) every message in the dead-letter queue. */
+  /**
+   * Reads (and acknowledges) every message in the dead-letter queue; none
+   * while the publisher has not declared it yet.
+   */
   async drainDeadLetters(): Promise<Received[]> {
     const ch = await this.#client.channel();
     const found: Received[] = [];
@@ -132,8 +135,11 @@ export class TestConsumer implements AsyncDisposable {
           properties: msg.properties,
         });
       }
+    } catch (error) {
+      // 404: the queue does not exist yet, and the broker closed the channel.
+      if (!/\(404\)/.test(String(error))) throw error;
     } finally {
-      await ch.close();
+      if (!ch.closed) await ch.close();
     }
     return found;
   }
