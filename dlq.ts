@@ -45,7 +45,23 @@ import type { PendingStore } from "./src/store.ts";
 // CliIo names this type, so it is re-exported to keep this module's documentation complete.
 export type { EnvReader } from "./src/config.ts";
 
-/** Where {@linkcode main} reads its configuration and writes its output. */
+/**
+ * Where {@linkcode main} reads its configuration and writes its output.
+ *
+ * @example
+ * ```ts
+ * import { type CliIo, main } from "@simplycaster/rabbitmq-publisher/dlq";
+ *
+ * const errors: string[] = [];
+ * const io: CliIo = {
+ *   stdout: () => {},
+ *   stderr: (text) => errors.push(text),
+ *   env: new Map([["RABBITMQ_HEARTBEAT", "-1"]]),
+ * };
+ * console.log(await main(["count"], io)); // 2: a configuration error
+ * console.log(errors[0]); // dlq: RABBITMQ_HEARTBEAT must be an integer from 0 to 65535 (seconds): got "-1"
+ * ```
+ */
 export interface CliIo {
   /** Writes text to standard output. @default {writes to Deno.stdout} */
   stdout?: (text: string) => void;
@@ -55,7 +71,16 @@ export interface CliIo {
   env?: EnvReader;
 }
 
-/** The usage text printed by `help`. */
+/**
+ * The usage text printed by `help`.
+ *
+ * @example
+ * ```ts
+ * import { USAGE } from "@simplycaster/rabbitmq-publisher/dlq";
+ *
+ * console.log(USAGE.split("\n")[0]); // Usage: deno task dlq <command> [options]
+ * ```
+ */
 export const USAGE = `Usage: deno task dlq <command> [options]
 
 Commands:
@@ -107,6 +132,21 @@ interface Command {
  * @param io Output writers and the environment; the process's by default.
  * @returns The exit code: 0 on success, 1 when something failed, 2 on a usage
  * or configuration error (with the reason on stderr).
+ * @throws {Deno.errors.NotCapable} When reading the environment is not
+ * permitted (`--allow-env`); every other failure becomes an exit code.
+ *
+ * @example
+ * ```ts
+ * import { main } from "@simplycaster/rabbitmq-publisher/dlq";
+ *
+ * const out: string[] = [];
+ * const code = await main(["help"], { stdout: (text) => out.push(text) });
+ * console.log(code, out[0].startsWith("Usage:")); // 0 true
+ *
+ * const err: string[] = [];
+ * console.log(await main(["purge", "--all"], { stderr: (text) => err.push(text) })); // 2
+ * console.log(err[0]); // dlq: 'purge --all' deletes every dead letter for good: add --yes to confirm
+ * ```
  *
  * @example
  * ```ts ignore

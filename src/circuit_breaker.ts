@@ -16,10 +16,35 @@ import type { CircuitBreakerConfig } from "./config.ts";
 /**
  * The state of a circuit: `closed` lets sends through, `open` stops them, and
  * `half_open` lets one probe through to test the broker.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker, type CircuitState } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const state: CircuitState = new CircuitBreaker({ failureThreshold: 5, resetTimeout: 1_000 }).state;
+ * console.log(state); // "closed"
+ * ```
  */
 export type CircuitState = "closed" | "open" | "half_open";
 
-/** A change of a circuit's state, as reported to `onStateChange`. */
+/**
+ * A change of a circuit's state, as reported to `onStateChange`.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker, type CircuitStateChange } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const changes: CircuitStateChange[] = [];
+ * const breaker = new CircuitBreaker({
+ *   failureThreshold: 5,
+ *   resetTimeout: 1_000,
+ *   now: () => 42,
+ *   onStateChange: (change) => changes.push(change),
+ * });
+ * breaker.trip("connection lost");
+ * console.log(changes); // [{ from: "closed", to: "open", reason: "connection lost", at: 42 }]
+ * ```
+ */
 export interface CircuitStateChange {
   /** The state before. */
   readonly from: CircuitState;
@@ -31,7 +56,26 @@ export interface CircuitStateChange {
   readonly at: number;
 }
 
-/** Options of {@linkcode CircuitBreaker}. */
+/**
+ * Options of {@linkcode CircuitBreaker}.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker, type CircuitBreakerOptions } from "@simplycaster/rabbitmq-publisher";
+ *
+ * let time = 0;
+ * const options: CircuitBreakerOptions = {
+ *   failureThreshold: 3,
+ *   resetTimeout: 10_000,
+ *   now: () => time, // a fake clock: no waiting in tests
+ *   onStateChange: ({ from, to }) => console.log(`${from} -> ${to}`),
+ * };
+ * const breaker = new CircuitBreaker(options);
+ * breaker.trip("connection lost"); // closed -> open
+ * time = 10_000;
+ * console.log(breaker.state); // open -> half_open, then "half_open"
+ * ```
+ */
 export interface CircuitBreakerOptions extends Required<CircuitBreakerConfig> {
   /**
    * The clock, in ms since the epoch.
@@ -45,7 +89,19 @@ export interface CircuitBreakerOptions extends Required<CircuitBreakerConfig> {
   onStateChange?: (change: CircuitStateChange) => void;
 }
 
-/** What {@linkcode CircuitBreaker.prototype.snapshot} returns. */
+/**
+ * What {@linkcode CircuitBreaker.prototype.snapshot} returns.
+ *
+ * @example
+ * ```ts
+ * import { CircuitBreaker, type CircuitBreakerSnapshot } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const breaker = new CircuitBreaker({ failureThreshold: 5, resetTimeout: 1_000, now: () => 7 });
+ * breaker.recordFailure("nack");
+ * const snapshot: CircuitBreakerSnapshot = breaker.snapshot();
+ * console.log(snapshot); // { state: "closed", consecutiveFailures: 1, transitions: 0 }
+ * ```
+ */
 export interface CircuitBreakerSnapshot {
   /** The current state. */
   readonly state: CircuitState;
@@ -119,6 +175,17 @@ export class CircuitBreaker {
    * and a listener for changes of state.
    * @throws {RangeError} If `failureThreshold` is not a positive integer, or
    * `resetTimeout` is not a finite number of ms ≥ 0.
+   *
+   * @example
+   * ```ts
+   * import { CircuitBreaker } from "@simplycaster/rabbitmq-publisher";
+   *
+   * try {
+   *   new CircuitBreaker({ failureThreshold: 0, resetTimeout: 1_000 });
+   * } catch (error) {
+   *   console.log((error as RangeError).message); // 'failureThreshold' must be a positive integer: got 0
+   * }
+   * ```
    */
   constructor(options: CircuitBreakerOptions) {
     const { failureThreshold, resetTimeout, now = Date.now, onStateChange } = options;

@@ -23,12 +23,32 @@ import type { DeadLetterReason } from "./store.ts";
 /**
  * The verdict on a failed send: retry it later, or dead-letter it now with a
  * reason.
+ *
+ * @example
+ * ```ts
+ * import { classifyError, type ErrorClassification } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const verdict: ErrorClassification = classifyError(new Error("socket hang up"));
+ * if (verdict.retriable) console.log("retry later");
+ * else console.log(`dead letter: ${verdict.reason}`);
+ * // retry later
+ * ```
  */
 export type ErrorClassification =
   | { readonly retriable: true }
   | { readonly retriable: false; readonly reason: DeadLetterReason };
 
-/** One row of {@linkcode AMQP_REPLY_CODES}. */
+/**
+ * One row of {@linkcode AMQP_REPLY_CODES}.
+ *
+ * @example
+ * ```ts
+ * import { AMQP_REPLY_CODES, type ReplyCodeRule } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const rule: ReplyCodeRule = AMQP_REPLY_CODES[320];
+ * console.log(rule); // { name: "CONNECTION_FORCED", classification: { retriable: true } }
+ * ```
+ */
 export interface ReplyCodeRule {
   /** The reply code's name in the AMQP 0-9-1 specification. */
   readonly name: string;

@@ -164,6 +164,14 @@ export class StoreLockedError extends Error {
 /**
  * What went wrong on the way to the broker, in terms the retry policy can
  * judge. `code` is the AMQP reply code where the broker gave one.
+ *
+ * @example
+ * ```ts
+ * import { type TransportErrorKind, TRANSPORT_ERROR_KINDS } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const kind: TransportErrorKind = "unroutable";
+ * console.log(TRANSPORT_ERROR_KINDS[kind]); // { retriable: false, reason: "unroutable" }
+ * ```
  */
 export type TransportErrorKind =
   /** Not connected when the send was attempted: never sent. */

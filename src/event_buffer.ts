@@ -8,7 +8,29 @@
 import type { EventPriority } from "./event.ts";
 import type { PendingStore } from "./store.ts";
 
-/** A snapshot of the buffer. */
+/**
+ * A snapshot of the buffer.
+ *
+ * @example
+ * ```ts
+ * import type { EventBufferStats } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const stats: EventBufferStats = {
+ *   size: 250,
+ *   maxSize: 10_000,
+ *   bytes: 75_000,
+ *   maxBytes: 52_428_800,
+ *   utilizationPercent: 2.5,
+ *   byPriority: { high: 0, normal: 240, low: 10 },
+ *   inFlight: 50,
+ *   oldestEventAgeMs: 1_200,
+ *   expiredEvents: 0,
+ *   droppedEvents: 0,
+ *   localDeadLetters: 0,
+ *   persistent: true,
+ * };
+ * ```
+ */
 export interface EventBufferStats {
   /** Pending events (not yet confirmed by RabbitMQ), in flight included. */
   size: number;
@@ -56,7 +78,16 @@ export class RabbitMQEventBuffer {
    * Creates the view of a store.
    *
    * @param store The pending-event store.
-   * @param now The clock.
+   * @param now The clock, for the age of the oldest event.
+   *
+   * @example
+   * ```ts
+   * import { MemoryStore, RabbitMQEventBuffer } from "@simplycaster/rabbitmq-publisher";
+   *
+   * const store = new MemoryStore({ maxEvents: 10, maxBytes: 1_000, overflow: "reject" });
+   * const buffer = new RabbitMQEventBuffer(store, () => 0);
+   * console.log(buffer.getStats().oldestEventAgeMs); // 0
+   * ```
    */
   constructor(store: PendingStore, now: () => number = Date.now) {
     this.#store = store;
@@ -67,6 +98,17 @@ export class RabbitMQEventBuffer {
    * A snapshot of sizes, limits and counters.
    *
    * @returns The buffer's statistics.
+   *
+   * @example
+   * ```ts
+   * import { encodeEvent, MemoryStore, RabbitMQEventBuffer } from "@simplycaster/rabbitmq-publisher";
+   *
+   * const store = new MemoryStore({ maxEvents: 4, maxBytes: 1_000_000, overflow: "reject" });
+   * const event = encodeEvent({ id: "evt-1", type: "user.created", data: {} });
+   * await store.add([{ ...event, exchange: "domain-events", acceptedAt: 1_000 }]);
+   * const stats = new RabbitMQEventBuffer(store, () => 3_000).getStats();
+   * console.log(stats.utilizationPercent, stats.oldestEventAgeMs); // 25 2000
+   * ```
    */
   getStats(): EventBufferStats {
     const s = this.#store.stats();

@@ -4,7 +4,24 @@
  * @module
  */
 
-/** A `Console`-shaped logger. Pass `console` for everything, or your own adapter. */
+/**
+ * A `Console`-shaped logger. Pass `console` for everything, or your own adapter.
+ *
+ * @example
+ * ```ts
+ * import type { Logger } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const lines: string[] = [];
+ * const logger: Logger = {
+ *   debug: () => {},
+ *   info: (...args: unknown[]) => lines.push(`INFO ${args.join(" ")}`),
+ *   warn: (...args: unknown[]) => lines.push(`WARN ${args.join(" ")}`),
+ *   error: (...args: unknown[]) => lines.push(`ERROR ${args.join(" ")}`),
+ * };
+ * logger.warn("broker unreachable");
+ * console.log(lines); // ["WARN broker unreachable"]
+ * ```
+ */
 export type Logger = Pick<Console, "debug" | "info" | "warn" | "error">;
 
 /**
