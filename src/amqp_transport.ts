@@ -20,7 +20,22 @@ import type {
   Transport,
 } from "./transport.ts";
 
-/** Options of {@linkcode AmqpTransport}. */
+/**
+ * Options of {@linkcode AmqpTransport}.
+ *
+ * @example
+ * ```ts
+ * import type { AmqpTransportOptions } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const options: AmqpTransportOptions = {
+ *   urls: ["amqp://app:secret@rabbit-1:5672", "amqp://app:secret@rabbit-2:5672"],
+ *   exchange: "domain-events",
+ *   exchangeType: "topic",
+ *   deadLetter: { exchange: "domain-events.dead-letter", queue: "domain-events.dead-letter" },
+ *   connectTimeout: 5_000,
+ * };
+ * ```
+ */
 export interface AmqpTransportOptions {
   /** Broker URLs, tried in turn. */
   urls: readonly string[];
@@ -105,6 +120,17 @@ export class AmqpTransport implements Transport {
    *
    * @param options URLs, topology, heartbeat and reconnection delays.
    * @throws {RangeError} When no URL is given.
+   *
+   * @example
+   * ```ts
+   * import { AmqpTransport } from "@simplycaster/rabbitmq-publisher";
+   *
+   * try {
+   *   new AmqpTransport({ urls: [], exchange: "domain-events" });
+   * } catch (error) {
+   *   console.log((error as RangeError).message); // 'urls' must name at least one broker
+   * }
+   * ```
    */
   constructor(options: AmqpTransportOptions) {
     if (options.urls.length === 0) throw new RangeError("'urls' must name at least one broker");
@@ -120,25 +146,78 @@ export class AmqpTransport implements Transport {
     };
   }
 
-  /** The current connection state. */
+  /**
+   * The current connection state: `"disconnected"` before `start()`.
+   *
+   * @returns The state.
+   *
+   * @example
+   * ```ts
+   * import { AmqpTransport } from "@simplycaster/rabbitmq-publisher";
+   *
+   * const transport = new AmqpTransport({ urls: ["amqp://localhost"], exchange: "domain-events" });
+   * console.log(transport.state); // "disconnected"
+   * await transport.close();
+   * console.log(transport.state); // "closed"
+   * ```
+   */
   get state(): ConnectionState {
     return this.#state;
   }
 
-  /** Failed connection attempts since the last successful connect. */
+  /**
+   * Failed connection attempts since the last successful connect.
+   *
+   * @returns The count; 0 while connected.
+   *
+   * @example
+   * ```ts ignore
+   * import { AmqpTransport } from "@simplycaster/rabbitmq-publisher";
+   *
+   * const transport = new AmqpTransport({ urls: ["amqp://localhost"], exchange: "domain-events" });
+   * if (!await transport.start()) console.log(`${transport.reconnectAttempts} failed attempts`);
+   * await transport.close();
+   * ```
+   */
   get reconnectAttempts(): number {
     return this.#attempts;
   }
 
-  /** The URL of the current or last connection, password masked. */
+  /**
+   * The URL of the current or last connection, password masked.
+   *
+   * @returns The URL, or `undefined` before the first attempt.
+   *
+   * @example
+   * ```ts ignore
+   * import { AmqpTransport } from "@simplycaster/rabbitmq-publisher";
+   *
+   * const transport = new AmqpTransport({ urls: ["amqp://app:secret@localhost"], exchange: "x" });
+   * await transport.start();
+   * console.log(transport.url); // "amqp://app:***@localhost"
+   * await transport.close();
+   * ```
+   */
   get url(): string | undefined {
     return this.#url;
   }
 
   /**
-   * Starts the connection loop.
+   * Starts the connection loop. It never gives up: after a failed first
+   * pass it keeps reconnecting with backoff until `close()`. Calling it again
+   * starts nothing new.
    *
-   * @returns Resolves after the first pass through the URLs: true when connected.
+   * @returns Resolves after the first pass through the URLs: `true` when connected.
+   *
+   * @example
+   * ```ts ignore
+   * import { AmqpTransport } from "@simplycaster/rabbitmq-publisher";
+   *
+   * const transport = new AmqpTransport({ urls: ["amqp://localhost"], exchange: "domain-events" });
+   * const connected = await transport.start();
+   * console.log(connected, transport.state); // true "connected"
+   * await transport.close();
+   * ```
    */
   start(): Promise<boolean> {
     if (this.#loop) return Promise.resolve(this.#state === "connected");
@@ -148,10 +227,20 @@ export class AmqpTransport implements Transport {
   }
 
   /**
-   * Adds a state listener.
+   * Adds a state listener. What a listener throws is logged, not rethrown.
    *
    * @param listener Called on every change.
    * @returns A function removing it.
+   *
+   * @example
+   * ```ts
+   * import { AmqpTransport } from "@simplycaster/rabbitmq-publisher";
+   *
+   * const transport = new AmqpTransport({ urls: ["amqp://localhost"], exchange: "domain-events" });
+   * const stop = transport.onStateChange(({ from, to }) => console.log(`${from} -> ${to}`));
+   * await transport.close(); // disconnected -> closed
+   * stop();
+   * ```
    */
   onStateChange(listener: (change: ConnectionStateChange) => void): () => void {
     this.#listeners.add(listener);
@@ -159,11 +248,28 @@ export class AmqpTransport implements Transport {
   }
 
   /**
-   * Publishes messages and waits for their confirms; never rejects.
+   * Publishes messages (with `mandatory`) and waits for their confirms;
+   * never rejects. When not connected or blocked, every message fails at once
+   * with `sent: false`.
    *
    * @param messages The messages.
    * @param timeoutMs The longest wait for confirms.
    * @returns One outcome per message, in order.
+   *
+   * @example
+   * ```ts
+   * import { AmqpTransport, encodeEvent } from "@simplycaster/rabbitmq-publisher";
+   *
+   * const transport = new AmqpTransport({ urls: ["amqp://localhost"], exchange: "domain-events" });
+   * const { routingKey, body, properties } = encodeEvent({ id: "evt-1", type: "t", data: {} });
+   * // Not started, so not connected: the message is refused without being sent.
+   * const [outcome] = await transport.send(
+   *   [{ exchange: "domain-events", routingKey, body, properties }],
+   *   5_000,
+   * );
+   * if (!outcome.ok) console.log(outcome.error.kind, outcome.error.sent); // "not-connected" false
+   * await transport.close();
+   * ```
    */
   send(messages: readonly OutboundMessage[], timeoutMs: number): Promise<SendOutcome[]> {
     if (messages.length === 0) return Promise.resolve([]);
@@ -234,7 +340,21 @@ export class AmqpTransport implements Transport {
     return promise;
   }
 
-  /** Closes the connection and stops reconnecting. */
+  /**
+   * Closes the connection and stops reconnecting; sends still waiting for a
+   * confirm fail as `connection-lost`. Calling it again does nothing.
+   *
+   * @returns Resolves once the connection is closed.
+   *
+   * @example
+   * ```ts
+   * import { AmqpTransport } from "@simplycaster/rabbitmq-publisher";
+   *
+   * const transport = new AmqpTransport({ urls: ["amqp://localhost"], exchange: "domain-events" });
+   * await transport.close();
+   * console.log(transport.state); // "closed"
+   * ```
+   */
   async close(): Promise<void> {
     if (this.#state === "closed" && this.#stop.signal.aborted) return;
     this.#stop.abort();
@@ -274,6 +394,11 @@ export class AmqpTransport implements Transport {
         await delay(this.#backoff(), this.#stop.signal);
         continue;
       }
+      if (this.#stop.signal.aborted) {
+        // close() came while this attempt was under way: it never saw the session.
+        await closeQuietly(session.client);
+        break;
+      }
       this.#attempts = 0;
       failuresInPass = 0;
       this.#session = session;
@@ -288,9 +413,9 @@ export class AmqpTransport implements Transport {
         { sent: true, cause: error },
       );
       for (const failRest of [...session.unsettled]) failRest(lostError);
-      if (this.#stop.signal.aborted) break;
       await closeQuietly(session.client);
-      logger.warn(`RabbitMQ connection to ${this.#url} lost: ${error.message}`);
+      if (this.#stop.signal.aborted) break;
+      logger.warn(`RabbitMQ connection to ${this.#url} lost: ${maskCredentials(error.message)}`);
       this.#setState("disconnected", error);
       // After a loss, the same URL is tried first: it was good a moment ago.
     }
@@ -308,8 +433,8 @@ export class AmqpTransport implements Transport {
     const client = new AMQPClient(target.toString());
     guardClient(client);
     const lost = Promise.withResolvers<Error>();
-    client.onerror = (error) => lost.resolve(error);
-    client.ondisconnect = (error) => lost.resolve(error ?? new Error("connection closed"));
+    client.onerror = (error) => lost.resolve(toError(error));
+    client.ondisconnect = (error) => lost.resolve(toError(error ?? new Error("connection closed")));
     client.onblocked = (reason) => {
       this.#options.logger.warn(`RabbitMQ blocked publishing: ${reason}`);
       this.#setState("blocked");

@@ -8,7 +8,27 @@
 import { DEFAULT_MAX_MESSAGE_BYTES, type DomainEvent, utf8Length } from "./event.ts";
 import type { OverflowPolicy } from "./store.ts";
 
-/** Where the connection goes and what it declares. */
+/**
+ * Where the connection goes and what it declares. Every field is optional;
+ * {@linkcode resolveRabbitMQConfig} fills in the defaults and validates.
+ *
+ * @example
+ * ```ts
+ * import { type RabbitMQConfig, resolveRabbitMQConfig } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const config: RabbitMQConfig = {
+ *   url: ["amqp://app:secret@rabbit-1:5672", "amqp://app:secret@rabbit-2:5672"],
+ *   exchange: "orders",
+ *   exchangeType: "topic",
+ *   routingKey: (event) => `orders.${event.type}`,
+ *   heartbeat: 30,
+ *   connectionName: "order-service",
+ *   reconnectBaseDelay: 500,
+ *   reconnectMaxDelay: 30_000,
+ * };
+ * console.log(resolveRabbitMQConfig(config).deadLetterQueue); // "orders.dead-letter"
+ * ```
+ */
 export interface RabbitMQConfig {
   /**
    * One broker URL, or several (a cluster): they are tried in turn.
@@ -62,7 +82,18 @@ export interface RabbitMQConfig {
   reconnectMaxDelay?: number;
 }
 
-/** Retries of failed sends. */
+/**
+ * Retries of failed sends. `maxRetries` counts every delivery attempt, the
+ * first one included.
+ *
+ * @example
+ * ```ts
+ * import type { RetryConfig } from "@simplycaster/rabbitmq-publisher";
+ *
+ * // Up to 8 attempts, waiting at most 0.5 s, 1 s, 2 s, ... capped at 10 s between them.
+ * const retry: RetryConfig = { maxRetries: 8, baseDelay: 500, maxDelay: 10_000, multiplier: 2 };
+ * ```
+ */
 export interface RetryConfig {
   /**
    * Attempts after which a retriable failure becomes a dead letter (`max-retries`).
@@ -86,7 +117,16 @@ export interface RetryConfig {
   multiplier?: number;
 }
 
-/** The circuit breaker in front of the broker. */
+/**
+ * The circuit breaker in front of the broker.
+ *
+ * @example
+ * ```ts
+ * import type { CircuitBreakerConfig } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const circuitBreaker: CircuitBreakerConfig = { failureThreshold: 3, resetTimeout: 10_000 };
+ * ```
+ */
 export interface CircuitBreakerConfig {
   /**
    * Consecutive failed sends that open the circuit.
@@ -100,7 +140,26 @@ export interface CircuitBreakerConfig {
   resetTimeout?: number;
 }
 
-/** The pending-event buffer. */
+/**
+ * The pending-event buffer: every accepted event waits here until RabbitMQ
+ * confirms it, and during an outage it is the outage buffer.
+ *
+ * @example
+ * ```ts
+ * import type { EventBufferConfig } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const bufferConfig: EventBufferConfig = {
+ *   maxBufferSize: 50_000,
+ *   maxEventAge: 24 * 3_600_000,
+ *   enablePersistence: true,
+ *   persistentStoragePath: "./data/events.kv",
+ *   cleanupInterval: 300_000,
+ *   maxPersistentSize: 200 * 1024 * 1024,
+ *   flushBatchSize: 500,
+ *   overflowPolicy: "drop-oldest-lowest-priority",
+ * };
+ * ```
+ */
 export interface EventBufferConfig {
   /**
    * Maximum pending events (the buffer's capacity).
@@ -144,7 +203,30 @@ export interface EventBufferConfig {
   overflowPolicy?: OverflowPolicy;
 }
 
-/** The asynchronous publishing pipeline. */
+/**
+ * The asynchronous publishing pipeline. Every field is optional;
+ * {@linkcode resolveAsyncPublishConfig} fills in the defaults field by field,
+ * nested sections included.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   type AsyncPublishConfig,
+ *   resolveAsyncPublishConfig,
+ * } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const config: AsyncPublishConfig = {
+ *   batchSize: 100,
+ *   flushInterval: 1_000,
+ *   maxConcurrency: 4,
+ *   publishTimeout: 10_000,
+ *   bufferConfig: { enablePersistence: true, persistentStoragePath: "./data/events.kv" },
+ *   retry: { maxRetries: 8 },
+ *   circuitBreaker: { failureThreshold: 3 },
+ * };
+ * console.log(resolveAsyncPublishConfig(config).retry); // { maxRetries: 8, baseDelay: 1000, maxDelay: 60000, multiplier: 2 }
+ * ```
+ */
 export interface AsyncPublishConfig {
   /**
    * Maximum pending events held in memory at once; with persistence the rest wait on disk.
@@ -192,32 +274,103 @@ export interface AsyncPublishConfig {
 /**
  * Where configuration is read from: anything with a `get` like `Deno.env`,
  * so tests can pass a `Map` instead of touching the process environment.
+ *
+ * @example
+ * ```ts
+ * import { type EnvReader, parseRabbitMQConfig } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const env: EnvReader = new Map([["RABBITMQ_EXCHANGE", "orders"]]);
+ * console.log(parseRabbitMQConfig(env).exchange); // "orders"
+ * ```
  */
 export interface EnvReader {
   /**
    * The value of a variable, or `undefined` when it is not set.
    *
    * @param name The variable's name.
+   * @returns The value, or `undefined` when the variable is not set.
    */
   get(name: string): string | undefined;
 }
 
-/** A {@linkcode RabbitMQConfig} with every default applied and `url` normalised to `urls`. */
+/**
+ * A {@linkcode RabbitMQConfig} with every default applied and `url` normalised to `urls`.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   type ResolvedRabbitMQConfig,
+ *   resolveRabbitMQConfig,
+ * } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const config: ResolvedRabbitMQConfig = resolveRabbitMQConfig({ url: "amqp://rabbit:5672" });
+ * console.log(config.urls, config.exchange, config.heartbeat); // ["amqp://rabbit:5672"] "domain-events" 30
+ * ```
+ */
 export interface ResolvedRabbitMQConfig extends Required<Omit<RabbitMQConfig, "url">> {
   /** The broker URLs, tried in turn; never empty. */
   urls: string[];
 }
 
-/** An {@linkcode EventBufferConfig} with every default applied. */
+/**
+ * An {@linkcode EventBufferConfig} with every default applied.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   resolveAsyncPublishConfig,
+ *   type ResolvedEventBufferConfig,
+ * } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const buffer: ResolvedEventBufferConfig = resolveAsyncPublishConfig().bufferConfig;
+ * console.log(buffer.overflowPolicy); // "reject"
+ * ```
+ */
 export type ResolvedEventBufferConfig = Required<EventBufferConfig>;
 
-/** A {@linkcode RetryConfig} with every default applied. */
+/**
+ * A {@linkcode RetryConfig} with every default applied.
+ *
+ * @example
+ * ```ts
+ * import { resolveAsyncPublishConfig, type ResolvedRetryConfig } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const retry: ResolvedRetryConfig = resolveAsyncPublishConfig({ retry: { maxRetries: 3 } }).retry;
+ * console.log(retry); // { maxRetries: 3, baseDelay: 1000, maxDelay: 60000, multiplier: 2 }
+ * ```
+ */
 export type ResolvedRetryConfig = Required<RetryConfig>;
 
-/** A {@linkcode CircuitBreakerConfig} with every default applied. */
+/**
+ * A {@linkcode CircuitBreakerConfig} with every default applied.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   type ResolvedCircuitBreakerConfig,
+ *   resolveAsyncPublishConfig,
+ * } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const breaker: ResolvedCircuitBreakerConfig = resolveAsyncPublishConfig().circuitBreaker;
+ * console.log(breaker); // { failureThreshold: 5, resetTimeout: 30000 }
+ * ```
+ */
 export type ResolvedCircuitBreakerConfig = Required<CircuitBreakerConfig>;
 
-/** An {@linkcode AsyncPublishConfig} with every default applied, nested sections included. */
+/**
+ * An {@linkcode AsyncPublishConfig} with every default applied, nested sections included.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   type ResolvedAsyncPublishConfig,
+ *   resolveAsyncPublishConfig,
+ * } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const config: ResolvedAsyncPublishConfig = resolveAsyncPublishConfig({ batchSize: 10 });
+ * console.log(config.batchSize, config.bufferConfig.maxBufferSize); // 10 10000
+ * ```
+ */
 export interface ResolvedAsyncPublishConfig
   extends Required<Omit<AsyncPublishConfig, "bufferConfig" | "retry" | "circuitBreaker">> {
   /** The pending-event buffer. */
@@ -228,7 +381,16 @@ export interface ResolvedAsyncPublishConfig
   circuitBreaker: ResolvedCircuitBreakerConfig;
 }
 
-/** The defaults of {@linkcode EventBufferConfig}. */
+/**
+ * The defaults of {@linkcode EventBufferConfig}.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_EVENT_BUFFER_CONFIG } from "@simplycaster/rabbitmq-publisher";
+ *
+ * console.log(DEFAULT_EVENT_BUFFER_CONFIG.maxBufferSize); // 10000
+ * ```
+ */
 export const DEFAULT_EVENT_BUFFER_CONFIG: Readonly<ResolvedEventBufferConfig> = Object.freeze({
   maxBufferSize: 10_000,
   maxEventAge: 3_600_000,
@@ -240,7 +402,16 @@ export const DEFAULT_EVENT_BUFFER_CONFIG: Readonly<ResolvedEventBufferConfig> = 
   overflowPolicy: "reject",
 });
 
-/** The defaults of {@linkcode RetryConfig}. */
+/**
+ * The defaults of {@linkcode RetryConfig}.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_RETRY_CONFIG } from "@simplycaster/rabbitmq-publisher";
+ *
+ * console.log(DEFAULT_RETRY_CONFIG); // { maxRetries: 5, baseDelay: 1000, maxDelay: 60000, multiplier: 2 }
+ * ```
+ */
 export const DEFAULT_RETRY_CONFIG: Readonly<ResolvedRetryConfig> = Object.freeze({
   maxRetries: 5,
   baseDelay: 1_000,
@@ -248,7 +419,16 @@ export const DEFAULT_RETRY_CONFIG: Readonly<ResolvedRetryConfig> = Object.freeze
   multiplier: 2,
 });
 
-/** The defaults of {@linkcode CircuitBreakerConfig}. */
+/**
+ * The defaults of {@linkcode CircuitBreakerConfig}.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_CIRCUIT_BREAKER_CONFIG } from "@simplycaster/rabbitmq-publisher";
+ *
+ * console.log(DEFAULT_CIRCUIT_BREAKER_CONFIG); // { failureThreshold: 5, resetTimeout: 30000 }
+ * ```
+ */
 export const DEFAULT_CIRCUIT_BREAKER_CONFIG: Readonly<ResolvedCircuitBreakerConfig> = Object
   .freeze({
     failureThreshold: 5,
@@ -258,6 +438,18 @@ export const DEFAULT_CIRCUIT_BREAKER_CONFIG: Readonly<ResolvedCircuitBreakerConf
 /**
  * The defaults of {@linkcode AsyncPublishConfig}; its nested sections are the
  * other frozen `DEFAULT_*` constants.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   DEFAULT_ASYNC_PUBLISH_CONFIG,
+ *   DEFAULT_RETRY_CONFIG,
+ * } from "@simplycaster/rabbitmq-publisher";
+ *
+ * console.log(DEFAULT_ASYNC_PUBLISH_CONFIG.batchSize); // 50
+ * console.log(DEFAULT_ASYNC_PUBLISH_CONFIG.retry === DEFAULT_RETRY_CONFIG); // true
+ * console.log(Object.isFrozen(DEFAULT_ASYNC_PUBLISH_CONFIG)); // true
+ * ```
  */
 export const DEFAULT_ASYNC_PUBLISH_CONFIG: Readonly<ResolvedAsyncPublishConfig> = Object.freeze({
   maxBufferSize: 1_000,
@@ -307,11 +499,6 @@ const durationMs: Rule = {
   type: "number",
   expected: "a positive, finite number of milliseconds",
   ok: (n) => n > 0 && Number.isFinite(n),
-};
-const nonNegativeInteger: Rule = {
-  type: "number",
-  expected: "a non-negative integer",
-  ok: (n) => Number.isSafeInteger(n) && n >= 0,
 };
 const boolean: Rule = { type: "boolean", expected: "a boolean" };
 const nonEmptyString: Rule = {
@@ -374,7 +561,8 @@ const ASYNC_RULES: Record<AsyncField, Rule> = {
   "bufferConfig.maxPersistentSize": positiveInteger,
   "bufferConfig.flushBatchSize": kvBatchSize,
   "bufferConfig.overflowPolicy": oneOf(OVERFLOW_POLICIES),
-  "retry.maxRetries": nonNegativeInteger,
+  // The total number of attempts: at least the first one.
+  "retry.maxRetries": positiveInteger,
   "retry.baseDelay": timerMs,
   "retry.maxDelay": timerMs,
   "retry.multiplier": {

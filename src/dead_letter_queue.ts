@@ -17,7 +17,23 @@ import { maskCredentials, maskUrl } from "./config.ts";
 import { type Logger, quietLogger } from "./logger.ts";
 import type { DeadLetterReason, DeadLetterRecord, PendingStore } from "./store.ts";
 
-/** The AMQP basic properties of a dead letter, as they are replayed (timestamp in ms). */
+/**
+ * The AMQP basic properties of a dead letter, as they are replayed (timestamp in ms).
+ *
+ * @example
+ * ```ts
+ * import type { DeadLetterProperties } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const properties: DeadLetterProperties = {
+ *   contentType: "application/json",
+ *   deliveryMode: 2,
+ *   messageId: "evt-1",
+ *   type: "user.created",
+ *   timestamp: Date.parse("2025-01-01T12:00:00Z"),
+ *   headers: { "event-version": "1.0", "event-priority": "normal" },
+ * };
+ * ```
+ */
 export interface DeadLetterProperties {
   /** The MIME type of the body, `application/json` for events. */
   contentType?: string;
@@ -47,7 +63,33 @@ export interface DeadLetterProperties {
   headers: Record<string, unknown>;
 }
 
-/** One dead letter, wherever it is held. */
+/**
+ * One dead letter, wherever it is held.
+ *
+ * @example
+ * ```ts
+ * import type { DeadLetter } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const letter: DeadLetter = {
+ *   id: "evt-1",
+ *   type: "user.created",
+ *   reason: "unroutable",
+ *   attempts: 1,
+ *   errorName: "TransportError",
+ *   errorMessage: 'unroutable: exchange "domain-events" has no queue bound for routing key ' +
+ *     '"user.created" (NO_ROUTE)',
+ *   acceptedAt: Date.parse("2025-01-01T12:00:00Z"),
+ *   firstFailureAt: Date.parse("2025-01-01T12:00:01Z"),
+ *   lastFailureAt: Date.parse("2025-01-01T12:00:01Z"),
+ *   deadLetteredAt: Date.parse("2025-01-01T12:00:01Z"),
+ *   originalExchange: "domain-events",
+ *   originalRoutingKey: "user.created",
+ *   body: '{"id":"evt-1","type":"user.created","data":{"userId":7}}',
+ *   properties: { contentType: "application/json", messageId: "evt-1", headers: {} },
+ *   location: "broker",
+ * };
+ * ```
+ */
 export interface DeadLetter {
   /** The event id (`message_id`); selects the dead letter in `replay()` and `purge()`. */
   id: string;
@@ -81,7 +123,22 @@ export interface DeadLetter {
   location: "local" | "broker";
 }
 
-/** Options of {@linkcode DeadLetterQueue}. */
+/**
+ * Options of {@linkcode DeadLetterQueue}.
+ *
+ * @example
+ * ```ts
+ * import { type DeadLetterQueueOptions, MemoryStore } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const options: DeadLetterQueueOptions = {
+ *   urls: ["amqp://guest:guest@localhost:5672"],
+ *   queue: "domain-events.dead-letter",
+ *   store: new MemoryStore({ maxEvents: 100, maxBytes: 1_000_000, overflow: "reject" }),
+ *   publishTimeout: 10_000,
+ *   logger: console,
+ * };
+ * ```
+ */
 export interface DeadLetterQueueOptions {
   /** Broker URLs, tried in turn. */
   urls: readonly string[];
@@ -98,7 +155,16 @@ export interface DeadLetterQueueOptions {
   logger?: Logger;
 }
 
-/** Options of {@linkcode DeadLetterQueue.list}. */
+/**
+ * Options of {@linkcode DeadLetterQueue.list}.
+ *
+ * @example
+ * ```ts
+ * import type { ListDeadLettersOptions } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const options: ListDeadLettersOptions = { limit: 20 };
+ * ```
+ */
 export interface ListDeadLettersOptions {
   /**
    * The most dead letters to return, local ones first.
@@ -107,7 +173,16 @@ export interface ListDeadLettersOptions {
   limit?: number;
 }
 
-/** Counts of {@linkcode DeadLetterQueue.count}. */
+/**
+ * Counts of {@linkcode DeadLetterQueue.count}.
+ *
+ * @example
+ * ```ts
+ * import type { DeadLetterCount } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const count: DeadLetterCount = { local: 2, broker: 40, total: 42 };
+ * ```
+ */
 export interface DeadLetterCount {
   /** Dead letters held in the local store. */
   local: number;
@@ -117,7 +192,18 @@ export interface DeadLetterCount {
   total: number;
 }
 
-/** Options of {@linkcode DeadLetterQueue.replay}. */
+/**
+ * Options of {@linkcode DeadLetterQueue.replay}.
+ *
+ * @example
+ * ```ts
+ * import type { ReplayOptions } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const options: ReplayOptions = {
+ *   onProgress: (done, total) => console.error(`replayed ${done}/${total}`),
+ * };
+ * ```
+ */
 export interface ReplayOptions {
   /**
    * Called after each chunk: `done` dead letters of `total` examined so far
@@ -127,7 +213,19 @@ export interface ReplayOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-/** What {@linkcode DeadLetterQueue.replay} did. */
+/**
+ * What {@linkcode DeadLetterQueue.replay} did.
+ *
+ * @example
+ * ```ts
+ * import type { ReplayResult } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const result: ReplayResult = {
+ *   replayed: ["evt-1", "evt-2"],
+ *   failed: [{ id: "evt-3", error: "not found in the dead letters" }],
+ * };
+ * ```
+ */
 export interface ReplayResult {
   /** Ids of the dead letters republished (confirmed) and removed from the dead letters. */
   replayed: string[];
@@ -136,7 +234,7 @@ export interface ReplayResult {
 }
 
 // What the publisher adds to a dead letter's headers (see `deadLetterHeaders`
-// in publisher.ts), and what RabbitMQ adds when it dead-letters by itself:
+// below), and what RabbitMQ adds when it dead-letters by itself:
 // none of it goes back to the original exchange on replay.
 const HEADER = {
   reason: "x-dead-letter-reason",
@@ -156,6 +254,8 @@ const HEADER = {
  *
  * @param letter The dead letter.
  * @returns The headers, named as in the README's dead-letter table.
+ * @throws {RangeError} When `deadLetteredAt` or `acceptedAt` is not a valid
+ * time (from `Date.prototype.toISOString`).
  *
  * @example
  * ```ts
@@ -255,24 +355,35 @@ export class DeadLetterQueue implements AsyncDisposable {
    * Creates the queue handle; nothing is opened until the first call.
    *
    * @param options The broker URLs, the queue name, the local store and the confirm timeout.
-   * @throws {RangeError} When `urls` is empty, `queue` is empty, or `publishTimeout` is not positive.
+   * @throws {TypeError} When `urls` is not an array or `queue` not a string.
+   * @throws {RangeError} When `urls` is empty, `queue` is empty, or
+   * `publishTimeout` is not positive.
    *
    * @example
-   * ```ts ignore
+   * ```ts
    * import { DeadLetterQueue } from "@simplycaster/rabbitmq-publisher";
    *
+   * // Nothing connects yet, so this needs no broker.
    * const dlq = new DeadLetterQueue({ urls: ["amqp://localhost"], queue: "app.dead-letter" });
    * await dlq.close();
+   *
+   * try {
+   *   new DeadLetterQueue({ urls: [], queue: "app.dead-letter" });
+   * } catch (error) {
+   *   console.log((error as RangeError).message); // 'urls' must name at least one broker: got 0
+   * }
    * ```
    */
   constructor(options: DeadLetterQueueOptions) {
     const { urls, queue, store, publishTimeout = 30_000, logger = quietLogger } = options;
-    if (!Array.isArray(urls) || urls.length === 0) {
-      throw new RangeError(`'urls' must name at least one broker: got ${urls?.length ?? urls}`);
+    if (!Array.isArray(urls)) {
+      throw new TypeError(`'urls' must be an array of broker URLs: got ${typeof urls}`);
     }
-    if (typeof queue !== "string" || queue === "") {
-      throw new RangeError(`'queue' must be a non-empty string: got ${JSON.stringify(queue)}`);
+    if (urls.length === 0) throw new RangeError(`'urls' must name at least one broker: got 0`);
+    if (typeof queue !== "string") {
+      throw new TypeError(`'queue' must be a string: got ${typeof queue}`);
     }
+    if (queue === "") throw new RangeError(`'queue' must be a non-empty string: got ""`);
     if (!Number.isFinite(publishTimeout) || publishTimeout <= 0) {
       throw new RangeError(`'publishTimeout' must be a positive number: got ${publishTimeout}`);
     }
@@ -294,6 +405,9 @@ export class DeadLetterQueue implements AsyncDisposable {
    *
    * @example
    * ```ts ignore
+   * import { DeadLetterQueue } from "@simplycaster/rabbitmq-publisher";
+   *
+   * await using dlq = new DeadLetterQueue({ urls: ["amqp://localhost"], queue: "app.dead-letter" });
    * const letters = await dlq.list({ limit: 20 });
    * console.table(letters.map(({ id, reason, location }) => ({ id, reason, location })));
    * ```
@@ -326,7 +440,11 @@ export class DeadLetterQueue implements AsyncDisposable {
    *
    * @example
    * ```ts ignore
+   * import { DeadLetterQueue } from "@simplycaster/rabbitmq-publisher";
+   *
+   * await using dlq = new DeadLetterQueue({ urls: ["amqp://localhost"], queue: "app.dead-letter" });
    * const { local, broker, total } = await dlq.count();
+   * console.log(`${total} dead letters (${local} local, ${broker} in the broker queue)`);
    * ```
    */
   count(): Promise<DeadLetterCount> {
@@ -358,9 +476,14 @@ export class DeadLetterQueue implements AsyncDisposable {
    *
    * @example
    * ```ts ignore
+   * import { DeadLetterQueue } from "@simplycaster/rabbitmq-publisher";
+   *
+   * await using dlq = new DeadLetterQueue({ urls: ["amqp://localhost"], queue: "app.dead-letter" });
    * const { replayed, failed } = await dlq.replay(["evt-1"], {
    *   onProgress: (done, total) => console.error(`${done}/${total}`),
    * });
+   * for (const { id, error } of failed) console.error(`${id}: ${error}`);
+   * console.log(replayed); // ["evt-1"] when it was found and confirmed
    * ```
    */
   replay(ids?: readonly string[], options: ReplayOptions = {}): Promise<ReplayResult> {
@@ -411,7 +534,8 @@ export class DeadLetterQueue implements AsyncDisposable {
   }
 
   /**
-   * Deletes dead letters for good, local and broker ones.
+   * Deletes dead letters for good, broker ones and then local ones: when the
+   * broker fails, the call rejects with nothing deleted locally.
    *
    * @param ids The event ids to delete; all dead letters when omitted.
    * @returns How many dead letters were deleted.
@@ -420,15 +544,17 @@ export class DeadLetterQueue implements AsyncDisposable {
    *
    * @example
    * ```ts ignore
+   * import { DeadLetterQueue } from "@simplycaster/rabbitmq-publisher";
+   *
+   * await using dlq = new DeadLetterQueue({ urls: ["amqp://localhost"], queue: "app.dead-letter" });
    * const deleted = await dlq.purge(["evt-1", "evt-2"]);
+   * console.log(`purged ${deleted}`);
    * ```
    */
   purge(ids?: readonly string[]): Promise<number> {
     const selected = ids === undefined ? undefined : new Set(ids);
     return this.#exclusively(async () => {
-      const local = (await this.#localEntries(Infinity))
-        .filter((entry) => selected?.has(entry.letter.id) ?? true);
-      if (local.length > 0) await this.#store!.removeDeadLetters(local.map((entry) => entry.seq));
+      // The broker goes first: when it fails, nothing at all is deleted.
       let broker = 0;
       if (selected === undefined) {
         broker = await this.#onChannel(async (channel) => {
@@ -445,13 +571,31 @@ export class DeadLetterQueue implements AsyncDisposable {
           }
         });
       }
+      const local = (await this.#localEntries(Infinity))
+        .filter((entry) => selected?.has(entry.letter.id) ?? true);
+      if (local.length > 0) await this.#store!.removeDeadLetters(local.map((entry) => entry.seq));
       const deleted = local.length + broker;
       if (deleted > 0) this.#logger.info(`purged ${deleted} dead letters`);
       return deleted;
     });
   }
 
-  /** Closes the connection; the handle cannot be used afterwards. */
+  /**
+   * Waits for the running operation, then closes the connection; the handle
+   * cannot be used afterwards. Calling it again does nothing.
+   *
+   * @returns Resolves once closed.
+   *
+   * @example
+   * ```ts
+   * import { DeadLetterQueue } from "@simplycaster/rabbitmq-publisher";
+   *
+   * const dlq = new DeadLetterQueue({ urls: ["amqp://localhost"], queue: "app.dead-letter" });
+   * await dlq.close();
+   * await dlq.count().catch((error) => console.log(error.message));
+   * // the dead-letter queue handle is closed
+   * ```
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -463,7 +607,20 @@ export class DeadLetterQueue implements AsyncDisposable {
     }
   }
 
-  /** Closes the connection, for `await using`. */
+  /**
+   * Closes the connection, for `await using`: the same as {@linkcode DeadLetterQueue.close}.
+   *
+   * @returns Resolves once closed.
+   *
+   * @example
+   * ```ts
+   * import { DeadLetterQueue } from "@simplycaster/rabbitmq-publisher";
+   *
+   * {
+   *   await using dlq = new DeadLetterQueue({ urls: ["amqp://localhost"], queue: "app.dead-letter" });
+   * } // closed here
+   * ```
+   */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }

@@ -7,13 +7,45 @@
 
 import { EventValidationError } from "./errors.ts";
 
-/** How urgently an event is sent: `high` at once and confirmed, the others in batches. */
+/**
+ * How urgently an event is sent: `high` at once and confirmed, the others in batches.
+ *
+ * @example
+ * ```ts
+ * import type { EventPriority } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const priority: EventPriority = "high";
+ * ```
+ */
 export type EventPriority = "high" | "normal" | "low";
 
-/** The priorities, most urgent first: the order in which pending events are sent. */
+/**
+ * The priorities, most urgent first: the order in which pending events are sent.
+ *
+ * @example
+ * ```ts
+ * import { PRIORITIES } from "@simplycaster/rabbitmq-publisher";
+ *
+ * console.log(PRIORITIES); // ["high", "normal", "low"]
+ * ```
+ */
 export const PRIORITIES: readonly EventPriority[] = ["high", "normal", "low"];
 
-/** Metadata carried by every event. Extra fields are kept and sent with the event. */
+/**
+ * Metadata carried by every event. Extra fields are kept and sent with the event.
+ *
+ * @example
+ * ```ts
+ * import type { EventMetadata } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const metadata: EventMetadata = {
+ *   source: "accounts",
+ *   priority: "high",
+ *   correlationId: "signup-42",
+ *   tenant: "acme", // an extra field: kept in the body
+ * };
+ * ```
+ */
 export interface EventMetadata {
   /** The service that produced the event. */
   source?: string;
@@ -35,6 +67,20 @@ export interface EventMetadata {
  * (`data`), and its `metadata`.
  *
  * @typeParam T The type of the payload.
+ *
+ * @example
+ * ```ts
+ * import type { DomainEvent } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const event: DomainEvent<{ recordingId: string }> = {
+ *   id: "0b6e8f7e-2f4c-4c8e-9d1a-3f5b8a7c6d21",
+ *   type: "recording.failed",
+ *   version: "1.0",
+ *   timestamp: new Date("2025-01-01T12:00:00Z"),
+ *   data: { recordingId: "rec-123" },
+ *   metadata: { source: "recorder", priority: "high" },
+ * };
+ * ```
  */
 export interface DomainEvent<T = unknown> {
   /** A unique id; sent as the AMQP `message_id` so consumers can drop duplicates. */
@@ -54,6 +100,21 @@ export interface DomainEvent<T = unknown> {
 /**
  * The AMQP basic properties of an encoded event, in a form that can be
  * stored as it is (the timestamp is in milliseconds).
+ *
+ * @example
+ * ```ts
+ * import { encodeEvent } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const { properties } = encodeEvent({
+ *   id: "evt-1",
+ *   type: "user.created",
+ *   timestamp: new Date(0),
+ *   data: {},
+ *   metadata: { priority: "high", correlationId: "c-1" },
+ * });
+ * console.log(properties.priority, properties.correlationId, properties.headers);
+ * // 9 "c-1" { "event-version": "1.0", "event-priority": "high" }
+ * ```
  */
 export interface MessageProperties {
   /** Always `application/json`. */
@@ -74,7 +135,18 @@ export interface MessageProperties {
   headers: Record<string, string | number>;
 }
 
-/** An event validated and encoded once, ready to be stored and sent. */
+/**
+ * An event validated and encoded once, ready to be stored and sent.
+ *
+ * @example
+ * ```ts
+ * import { encodeEvent } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const encoded = encodeEvent({ id: "evt-1", type: "user.created", data: { name: "é" } });
+ * console.log(encoded.priority, encoded.bytes === new TextEncoder().encode(encoded.body).length);
+ * // "normal" true
+ * ```
+ */
 export interface EncodedEvent {
   /** The event id. */
   id: string;
@@ -92,7 +164,22 @@ export interface EncodedEvent {
   properties: MessageProperties;
 }
 
-/** Options for {@linkcode encodeEvent}. */
+/**
+ * Options for {@linkcode encodeEvent}.
+ *
+ * @example
+ * ```ts
+ * import { type EncodeOptions, encodeEvent } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const options: EncodeOptions = {
+ *   maxMessageBytes: 1_024,
+ *   routingKey: (event) => `events.${event.type}`,
+ *   now: () => 0,
+ * };
+ * console.log(encodeEvent({ id: "evt-1", type: "user.created", data: {} }, options).routingKey);
+ * // "events.user.created"
+ * ```
+ */
 export interface EncodeOptions {
   /**
    * The largest encoded body accepted, in bytes.
@@ -108,7 +195,16 @@ export interface EncodeOptions {
   now?: () => number;
 }
 
-/** The default largest body: what fits in one Deno KV value with its metadata. */
+/**
+ * The default largest body: what fits in one Deno KV value with its metadata.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_MAX_MESSAGE_BYTES } from "@simplycaster/rabbitmq-publisher";
+ *
+ * console.log(DEFAULT_MAX_MESSAGE_BYTES); // 61440
+ * ```
+ */
 export const DEFAULT_MAX_MESSAGE_BYTES = 60 * 1024;
 
 const AMQP_PRIORITY: Record<EventPriority, number> = { high: 9, normal: 5, low: 1 };
@@ -180,6 +276,10 @@ export function encodeEvent(event: DomainEvent, options: EncodeOptions = {}): En
         `'metadata.${field}' must be a string: got ${describe(value)}`,
       );
     }
+  }
+  // correlation_id is an AMQP short string, like message_id and type.
+  if (metadata.correlationId !== undefined) {
+    shortString(metadata.correlationId, "metadata.correlationId");
   }
   if (event.data === undefined) {
     throw new EventValidationError("data", "'data' is required: got undefined");

@@ -25,11 +25,13 @@
  * @module
  */
 
+import { toDeadLetter } from "./_dead_letter.ts";
 import { admit, PendingIndex, priorityRank } from "./_pending_index.ts";
 import { StoreLockedError } from "./errors.ts";
 import { type EventPriority, PRIORITIES } from "./event.ts";
 import {
   type AddResult,
+  type DeadLetterReason,
   type DeadLetterRecord,
   emptyByPriority,
   type NewRecord,
@@ -39,7 +41,22 @@ import {
   type StoreStats,
 } from "./store.ts";
 
-/** Options of {@linkcode KvStore.open}. */
+/**
+ * Options of {@linkcode KvStore.open}.
+ *
+ * @example
+ * ```ts
+ * import type { KvStoreOptions } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const options: KvStoreOptions = {
+ *   path: "./data/events.kv",
+ *   limits: { maxEvents: 100_000, maxBytes: 100_000_000, overflow: "reject" },
+ *   memoryLimit: 1_000,
+ *   leaseTtlMs: 15_000,
+ *   owner: "order-service on host-a",
+ * };
+ * ```
+ */
 export interface KvStoreOptions {
   /**
    * The KV file. Its directory is created when missing. A path ending in
@@ -119,6 +136,17 @@ function processGone(pid: number): boolean {
   }
 }
 
+/** The real path of `path`'s directory, joined with its file name. */
+async function canonicalPath(path: string): Promise<string> {
+  const slash = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
+  const dir = slash >= 0 ? path.slice(0, slash) || "/" : ".";
+  try {
+    return `${await Deno.realPath(dir)}/${path.slice(slash + 1)}`;
+  } catch {
+    return path;
+  }
+}
+
 function hostname(): string {
   try {
     return Deno.hostname();
@@ -188,6 +216,8 @@ export class KvStore implements PendingStore {
   readonly #kv: Deno.Kv;
   readonly #ownsKv: boolean;
   readonly #path: string;
+  // The path as the file system resolves it: two spellings of one file are one store.
+  #identity = "";
   readonly #limits: StoreLimits;
   readonly #memoryLimit: number;
   readonly #ttl: number;
@@ -283,6 +313,7 @@ export class KvStore implements PendingStore {
       kv = await Deno.openKv(path);
     }
     const store = new KvStore(kv, ownsKv, { ...options, leaseTtlMs });
+    store.#identity = ownsKv ? await canonicalPath(path) : path;
     try {
       await store.#acquireLease();
       await store.#scan();
@@ -294,12 +325,65 @@ export class KvStore implements PendingStore {
     return store;
   }
 
-  /** Atomic commits made so far (a group commit counts once per atomic operation). */
+  /**
+   * Atomic commits made so far (a group commit counts once per atomic operation).
+   *
+   * @returns The count since the store was opened.
+   *
+   * @example
+   * ```ts
+   * import { encodeEvent, KvStore } from "@simplycaster/rabbitmq-publisher";
+   *
+   * const kv = await Deno.openKv(":memory:"); // or leave out `kv` to open `path`
+   * const store = await KvStore.open({
+   *   path: "./data/events.kv",
+   *   kv,
+   *   limits: { maxEvents: 10, maxBytes: 100_000, overflow: "reject" },
+   *   memoryLimit: 10,
+   * });
+   * const event = (id: string) => ({
+   *   ...encodeEvent({ id, type: "user.created", data: {} }),
+   *   exchange: "domain-events",
+   *   acceptedAt: 0,
+   * });
+   * // Three add() calls in the same tick share one commit.
+   * await Promise.all([store.add([event("a")]), store.add([event("b")]), store.add([event("c")])]);
+   * console.log(store.commits); // 1
+   * await store.close();
+   * kv.close();
+   * ```
+   */
   get commits(): number {
     return this.#commits;
   }
 
-  /** Pending records currently held in memory; never more than `memoryLimit`. */
+  /**
+   * Pending records currently held in memory; never more than `memoryLimit`.
+   *
+   * @returns The count.
+   *
+   * @example
+   * ```ts
+   * import { encodeEvent, KvStore } from "@simplycaster/rabbitmq-publisher";
+   *
+   * const kv = await Deno.openKv(":memory:"); // or leave out `kv` to open `path`
+   * const store = await KvStore.open({
+   *   path: "./data/events.kv",
+   *   kv,
+   *   limits: { maxEvents: 10, maxBytes: 100_000, overflow: "reject" },
+   *   memoryLimit: 2,
+   * });
+   * const event = (id: string) => ({
+   *   ...encodeEvent({ id, type: "user.created", data: {} }),
+   *   exchange: "domain-events",
+   *   acceptedAt: 0,
+   * });
+   * await store.add([event("a"), event("b"), event("c")]);
+   * console.log(store.loadedCount, store.stats().size); // 2 3
+   * await store.close();
+   * kv.close();
+   * ```
+   */
   get loadedCount(): number {
     return this.#index.size;
   }
@@ -309,10 +393,34 @@ export class KvStore implements PendingStore {
    * meanwhile. The limit check counts records still being committed.
    *
    * @param events The events to store.
-   * @returns The stored records and any evicted to make room, once on disk.
+   * @returns The stored records, and any evicted to make room (now dead
+   * letters, reason `evicted`, committed with the newcomers), once on disk.
    * @throws {BufferFullError} When full and the policy does not allow room to be made.
    * @throws {RangeError} When an event would exceed Deno KV's 64 KiB value limit.
    * @throws {StoreLockedError} When another owner has taken over the store's lease.
+   * @throws {Error} When the store is closed, or the commit fails.
+   *
+   * @example
+   * ```ts
+   * import { encodeEvent, KvStore } from "@simplycaster/rabbitmq-publisher";
+   *
+   * const kv = await Deno.openKv(":memory:"); // or leave out `kv` to open `path`
+   * const store = await KvStore.open({
+   *   path: "./data/events.kv",
+   *   kv,
+   *   limits: { maxEvents: 10, maxBytes: 100_000, overflow: "reject" },
+   *   memoryLimit: 10,
+   * });
+   * const event = (id: string) => ({
+   *   ...encodeEvent({ id, type: "user.created", data: {} }),
+   *   exchange: "domain-events",
+   *   acceptedAt: 0,
+   * });
+   * const { records } = await store.add([event("evt-1")]); // on disk now
+   * console.log(records[0].seq); // 1
+   * await store.close();
+   * kv.close();
+   * ```
    */
   add(events: readonly NewRecord[]): Promise<AddResult> {
     try {
@@ -351,6 +459,32 @@ export class KvStore implements PendingStore {
    * @param limit The most events to hand out.
    * @param now The current time.
    * @returns The events, now in flight.
+   *
+   * @example
+   * ```ts
+   * import { encodeEvent, KvStore } from "@simplycaster/rabbitmq-publisher";
+   *
+   * const kv = await Deno.openKv(":memory:"); // or leave out `kv` to open `path`
+   * const store = await KvStore.open({
+   *   path: "./data/events.kv",
+   *   kv,
+   *   limits: { maxEvents: 10, maxBytes: 100_000, overflow: "reject" },
+   *   memoryLimit: 2,
+   * });
+   * const event = (id: string) => ({
+   *   ...encodeEvent({ id, type: "user.created", data: {} }),
+   *   exchange: "domain-events",
+   *   acceptedAt: 0,
+   * });
+   * await store.add([event("a"), event("b"), event("c")]);
+   * const first = await store.take(10, Date.now());
+   * console.log(first.map((r) => r.id)); // ["a", "b"]: the window is full
+   * await store.remove(first);
+   * const second = await store.take(10, Date.now()); // "c" is loaded from disk
+   * console.log(second.map((r) => r.id)); // ["c"]
+   * await store.close();
+   * kv.close();
+   * ```
    */
   take(limit: number, now: number): Promise<PendingRecord[]> {
     if (this.#state !== "open") return Promise.resolve([]);
@@ -362,7 +496,31 @@ export class KvStore implements PendingStore {
    * Deletes in-flight events; resolves once the deletes are committed.
    *
    * @param records The events to delete.
+   * @returns Resolves once committed.
    * @throws {Error} When the commit fails.
+   *
+   * @example
+   * ```ts
+   * import { encodeEvent, KvStore } from "@simplycaster/rabbitmq-publisher";
+   *
+   * const kv = await Deno.openKv(":memory:"); // or leave out `kv` to open `path`
+   * const store = await KvStore.open({
+   *   path: "./data/events.kv",
+   *   kv,
+   *   limits: { maxEvents: 10, maxBytes: 100_000, overflow: "reject" },
+   *   memoryLimit: 10,
+   * });
+   * const event = (id: string) => ({
+   *   ...encodeEvent({ id, type: "user.created", data: {} }),
+   *   exchange: "domain-events",
+   *   acceptedAt: 0,
+   * });
+   * await store.add([event("evt-1")]);
+   * await store.remove(await store.take(10, Date.now()));
+   * console.log(store.stats().size); // 0
+   * await store.close();
+   * kv.close();
+   * ```
    */
   remove(records: readonly PendingRecord[]): Promise<void> {
     const writes: Omit<Write, "job">[] = [];
@@ -380,10 +538,37 @@ export class KvStore implements PendingStore {
    * resolves once saved.
    *
    * @param records The events to return.
+   * @returns Resolves once committed.
    * @throws {Error} When the commit fails.
+   *
+   * @example
+   * ```ts
+   * import { encodeEvent, KvStore } from "@simplycaster/rabbitmq-publisher";
+   *
+   * const kv = await Deno.openKv(":memory:"); // or leave out `kv` to open `path`
+   * const store = await KvStore.open({
+   *   path: "./data/events.kv",
+   *   kv,
+   *   limits: { maxEvents: 10, maxBytes: 100_000, overflow: "reject" },
+   *   memoryLimit: 10,
+   * });
+   * const event = (id: string) => ({
+   *   ...encodeEvent({ id, type: "user.created", data: {} }),
+   *   exchange: "domain-events",
+   *   acceptedAt: 0,
+   * });
+   * await store.add([event("evt-1")]);
+   * const [record] = await store.take(10, Date.now());
+   * await store.release([{ ...record, attempts: 1, lastError: "TransportError: nack" }]);
+   * console.log(store.stats().inFlight); // 0
+   * await store.close();
+   * kv.close();
+   * ```
    */
   release(records: readonly PendingRecord[]): Promise<void> {
     const writes: Omit<Write, "job">[] = [];
+    // A released record frees a place in the window: take() may load again.
+    if (records.length > 0) this.#stalled = false;
     for (const record of records) {
       if (!this.#index.has(record)) continue;
       this.#index.release(record);
@@ -398,16 +583,41 @@ export class KvStore implements PendingStore {
   }
 
   /**
-   * Removes and returns the pending events accepted before `cutoff`, on disk
-   * or in memory, except those in flight; resolves once the deletes are
-   * committed. On disk, each priority is read from its oldest record up to
-   * the first one accepted at or after `cutoff` (acceptance follows arrival).
+   * Moves the pending events accepted before `cutoff`, on disk or in memory,
+   * except those in flight, to the dead letters (reason `expired`); each dead
+   * letter is written before its pending entry is deleted, and the call
+   * resolves once both are committed. On disk, each priority is read from its
+   * oldest record up to the first one accepted at or after `cutoff`
+   * (acceptance follows arrival).
    *
    * @param cutoff Events accepted before this time are removed.
-   * @returns The removed events.
+   * @returns The new dead letters.
    * @throws {Error} When the commit fails.
+   *
+   * @example
+   * ```ts
+   * import { encodeEvent, KvStore } from "@simplycaster/rabbitmq-publisher";
+   *
+   * const kv = await Deno.openKv(":memory:"); // or leave out `kv` to open `path`
+   * const store = await KvStore.open({
+   *   path: "./data/events.kv",
+   *   kv,
+   *   limits: { maxEvents: 10, maxBytes: 100_000, overflow: "reject" },
+   *   memoryLimit: 2,
+   * });
+   * const event = (id: string) => ({
+   *   ...encodeEvent({ id, type: "user.created", data: {} }),
+   *   exchange: "domain-events",
+   *   acceptedAt: 0,
+   * });
+   * await store.add([event("a"), event("b"), event("c")]);
+   * const expired = await store.expire(1); // "c" is read from disk to be expired
+   * console.log(expired.map((r) => r.id).sort(), store.stats().size); // ["a", "b", "c"] 0
+   * await store.close();
+   * kv.close();
+   * ```
    */
-  expire(cutoff: number): Promise<PendingRecord[]> {
+  expire(cutoff: number): Promise<DeadLetterRecord[]> {
     return this.#exclusively(async () => {
       const expired = this.#index.expired(cutoff);
       for (const record of expired) this.#index.delete(record);
@@ -433,12 +643,42 @@ export class KvStore implements PendingStore {
       for (const record of expired) this.#forget(record);
       this.#expired += expired.length;
       if (expired.length > 0) this.#stalled = false;
-      const writes = expired.map((record) => ({ key: pendingKey(record), size: KEY_BYTES }));
-      return { expired, committed: this.#enqueue(writes) };
-    }).then(async ({ expired, committed }) => {
+      const writes: Omit<Write, "job">[] = [];
+      const letters = this.#deadLetterWrites(expired, "expired", writes);
+      return { letters, committed: this.#enqueue(writes) };
+    }).then(async ({ letters, committed }) => {
       await committed;
-      return expired;
+      return letters;
     });
+  }
+
+  /**
+   * Queues, for each record, its dead letter and then the delete of its
+   * pending entry. A group split over several atomics keeps this order, so a
+   * crash between them leaves a duplicate, never a loss.
+   */
+  #deadLetterWrites(
+    records: readonly PendingRecord[],
+    reason: DeadLetterReason,
+    writes: Omit<Write, "job">[],
+  ): DeadLetterRecord[] {
+    const at = this.#now();
+    return records.map((record) => {
+      const letter = toDeadLetter(record, reason, at);
+      writes.push(this.#deadLetterWrite(letter));
+      writes.push({ key: pendingKey(record), size: KEY_BYTES });
+      return letter;
+    });
+  }
+
+  #deadLetterWrite(letter: DeadLetterRecord): Omit<Write, "job"> {
+    const value = fitDeadLetter(letter);
+    return {
+      key: ["dead", letter.seq],
+      value,
+      size: recordSize(value),
+      committed: () => this.#deadSeqs.add(letter.seq),
+    };
   }
 
   /**
@@ -448,14 +688,36 @@ export class KvStore implements PendingStore {
    * in flight is removed or released.
    *
    * @returns A time in ms, or `undefined` when nothing waits.
+   *
+   * @example
+   * ```ts
+   * import { encodeEvent, KvStore } from "@simplycaster/rabbitmq-publisher";
+   *
+   * const kv = await Deno.openKv(":memory:"); // or leave out `kv` to open `path`
+   * const store = await KvStore.open({
+   *   path: "./data/events.kv",
+   *   kv,
+   *   limits: { maxEvents: 10, maxBytes: 100_000, overflow: "reject" },
+   *   memoryLimit: 10,
+   * });
+   * const event = (id: string) => ({
+   *   ...encodeEvent({ id, type: "user.created", data: {} }),
+   *   exchange: "domain-events",
+   *   acceptedAt: 0,
+   * });
+   * console.log(store.nextReadyAt()); // undefined
+   * await store.add([event("evt-1")]);
+   * console.log(store.nextReadyAt()); // 0
+   * await store.close();
+   * kv.close();
+   * ```
    */
   nextReadyAt(): number | undefined {
     const inMemory = this.#index.nextReadyAt();
-    if (this.#stalled) {
-      // Ready records wait behind more urgent ones on disk until a record in flight
-      // is removed or released; only a future retry can unblock on its own.
-      return inMemory !== undefined && inMemory > Date.now() ? inMemory : undefined;
-    }
+    // While stalled, more urgent records wait on disk behind a window full of
+    // records in flight; take() re-checks the stall itself, so the dispatcher
+    // only needs the in-memory time (a remove or release unblocks it).
+    if (this.#stalled) return inMemory;
     if (this.#onDiskOnly() === 0 || this.#diskReadyAt === undefined) return inMemory;
     return inMemory === undefined ? this.#diskReadyAt : Math.min(inMemory, this.#diskReadyAt);
   }
@@ -464,6 +726,29 @@ export class KvStore implements PendingStore {
    * A snapshot of the store; the counts cover the records on disk too.
    *
    * @returns Sizes, limits and counters.
+   *
+   * @example
+   * ```ts
+   * import { encodeEvent, KvStore } from "@simplycaster/rabbitmq-publisher";
+   *
+   * const kv = await Deno.openKv(":memory:"); // or leave out `kv` to open `path`
+   * const store = await KvStore.open({
+   *   path: "./data/events.kv",
+   *   kv,
+   *   limits: { maxEvents: 10, maxBytes: 100_000, overflow: "reject" },
+   *   memoryLimit: 2,
+   * });
+   * const event = (id: string) => ({
+   *   ...encodeEvent({ id, type: "user.created", data: {} }),
+   *   exchange: "domain-events",
+   *   acceptedAt: 0,
+   * });
+   * await store.add([event("a"), event("b"), event("c")]);
+   * const { size, persistent } = store.stats();
+   * console.log(size, persistent, store.loadedCount); // 3 true 2
+   * await store.close();
+   * kv.close();
+   * ```
    */
   stats(): StoreStats {
     let oldest = this.#index.oldestAcceptedAt();
@@ -489,20 +774,37 @@ export class KvStore implements PendingStore {
    * Stores dead letters under `["dead", seq]`; resolves once committed.
    *
    * @param records The dead letters.
+   * @returns Resolves once committed.
    * @throws {RangeError} When a dead letter would exceed Deno KV's value limit.
    * @throws {Error} When the commit fails.
+   *
+   * @example
+   * ```ts
+   * import { encodeEvent, KvStore } from "@simplycaster/rabbitmq-publisher";
+   *
+   * const kv = await Deno.openKv(":memory:"); // or leave out `kv` to open `path`
+   * const store = await KvStore.open({
+   *   path: "./data/events.kv",
+   *   kv,
+   *   limits: { maxEvents: 10, maxBytes: 100_000, overflow: "reject" },
+   *   memoryLimit: 10,
+   * });
+   * const event = (id: string) => ({
+   *   ...encodeEvent({ id, type: "user.created", data: {} }),
+   *   exchange: "domain-events",
+   *   acceptedAt: 0,
+   * });
+   * const { records: [record] } = await store.add([event("evt-1")]);
+   * await store.addDeadLetters([{ ...record, reason: "unroutable", deadLetteredAt: Date.now() }]);
+   * await store.remove([record]);
+   * console.log(store.stats().deadLetters); // 1
+   * await store.close();
+   * kv.close();
+   * ```
    */
   addDeadLetters(records: readonly DeadLetterRecord[]): Promise<void> {
     try {
-      return this.#enqueue(records.map((record) => {
-        const value = { ...record };
-        return {
-          key: ["dead", record.seq],
-          value,
-          size: recordSize(value),
-          committed: () => this.#deadSeqs.add(record.seq),
-        };
-      }));
+      return this.#enqueue(records.map((record) => this.#deadLetterWrite(record)));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -511,16 +813,39 @@ export class KvStore implements PendingStore {
   /**
    * Lists local dead letters, oldest first.
    *
-   * @param limit The most to list.
+   * @param limit The most to list; all when omitted.
    * @returns The dead letters.
+   * @throws {Error} When the KV cannot be read, for example once the store is closed.
+   *
+   * @example
+   * ```ts
+   * import { encodeEvent, KvStore } from "@simplycaster/rabbitmq-publisher";
+   *
+   * const kv = await Deno.openKv(":memory:"); // or leave out `kv` to open `path`
+   * const store = await KvStore.open({
+   *   path: "./data/events.kv",
+   *   kv,
+   *   limits: { maxEvents: 10, maxBytes: 100_000, overflow: "reject" },
+   *   memoryLimit: 10,
+   * });
+   * const event = (id: string) => ({
+   *   ...encodeEvent({ id, type: "user.created", data: {} }),
+   *   exchange: "domain-events",
+   *   acceptedAt: 0,
+   * });
+   * const { records } = await store.add([event("evt-1"), event("evt-2")]);
+   * await store.addDeadLetters(records.map((r) => ({ ...r, reason: "expired" as const, deadLetteredAt: 0 })));
+   * console.log((await store.listDeadLetters(1)).map((r) => r.id)); // ["evt-1"]
+   * await store.close();
+   * kv.close();
+   * ```
    */
   async listDeadLetters(limit: number = Infinity): Promise<DeadLetterRecord[]> {
     const found: DeadLetterRecord[] = [];
     if (limit <= 0) return found;
     const options = Number.isFinite(limit) ? { limit } : {};
-    for await (const entry of this.#kv.list<DeadLetterRecord>({ prefix: ["dead"] }, options)) {
-      found.push(entry.value);
-    }
+    const list = this.#kv.list<OnDisk<DeadLetterRecord>>({ prefix: ["dead"] }, options);
+    for await (const entry of list) found.push(fromDisk(entry.value));
     return found;
   }
 
@@ -528,7 +853,32 @@ export class KvStore implements PendingStore {
    * Deletes local dead letters; resolves once committed.
    *
    * @param seqs The `seq` of each dead letter to delete.
+   * @returns Resolves once committed.
    * @throws {Error} When the commit fails.
+   *
+   * @example
+   * ```ts
+   * import { encodeEvent, KvStore } from "@simplycaster/rabbitmq-publisher";
+   *
+   * const kv = await Deno.openKv(":memory:"); // or leave out `kv` to open `path`
+   * const store = await KvStore.open({
+   *   path: "./data/events.kv",
+   *   kv,
+   *   limits: { maxEvents: 10, maxBytes: 100_000, overflow: "reject" },
+   *   memoryLimit: 10,
+   * });
+   * const event = (id: string) => ({
+   *   ...encodeEvent({ id, type: "user.created", data: {} }),
+   *   exchange: "domain-events",
+   *   acceptedAt: 0,
+   * });
+   * const { records: [record] } = await store.add([event("evt-1")]);
+   * await store.addDeadLetters([{ ...record, reason: "rejected", deadLetteredAt: 0 }]);
+   * await store.removeDeadLetters([record.seq]);
+   * console.log(store.stats().deadLetters); // 0
+   * await store.close();
+   * kv.close();
+   * ```
    */
   removeDeadLetters(seqs: readonly number[]): Promise<void> {
     return this.#enqueue(seqs.map((seq) => ({
@@ -541,6 +891,25 @@ export class KvStore implements PendingStore {
   /**
    * Commits what is waiting, stops renewing the lease and releases it, and
    * closes the KV if the store opened it. Pending events stay on disk.
+   * Calling it again does nothing.
+   *
+   * @returns Resolves once the lease is released.
+   * @throws {Error} When releasing the lease fails; the KV is closed all the same.
+   *
+   * @example
+   * ```ts ignore
+   * import { KvStore } from "@simplycaster/rabbitmq-publisher";
+   *
+   * const options = {
+   *   path: "./data/events.kv",
+   *   limits: { maxEvents: 1_000, maxBytes: 10_000_000, overflow: "reject" as const },
+   *   memoryLimit: 100,
+   * };
+   * const store = await KvStore.open(options);
+   * await store.close();
+   * // The lease is released: another process (or this one) may open the store now.
+   * await (await KvStore.open(options)).close();
+   * ```
    */
   async close(): Promise<void> {
     if (this.#state === "closed") return;
@@ -558,7 +927,7 @@ export class KvStore implements PendingStore {
         }
       }
     } finally {
-      if (this.#leaseStamp !== null) openHere.delete(this.#path);
+      if (this.#leaseStamp !== null) openHere.delete(this.#identity);
       if (this.#ownsKv) this.#kv.close();
     }
   }
@@ -577,13 +946,13 @@ export class KvStore implements PendingStore {
   }
 
   /** Applies an admitted add: evicts, counts, and queues the writes. */
-  #store(events: readonly NewRecord[], evicted: PendingRecord[]): Promise<AddResult> {
+  #store(events: readonly NewRecord[], victims: PendingRecord[]): Promise<AddResult> {
     const writes: Omit<Write, "job">[] = [];
-    for (const victim of evicted) {
+    for (const victim of victims) {
       if (!this.#index.delete(victim)) this.#passOnDisk(victim);
       this.#forget(victim);
-      writes.push({ key: pendingKey(victim), size: KEY_BYTES });
     }
+    const evicted = this.#deadLetterWrites(victims, "evicted", writes);
     if (evicted.length > 0) this.#stalled = false;
     this.#dropped += evicted.length;
     const records = events.map((event) => {
@@ -686,7 +1055,7 @@ export class KvStore implements PendingStore {
         i++;
         if (write.key === undefined) continue;
         if (write.value === undefined) atomic.delete(write.key);
-        else atomic.set(write.key, write.value);
+        else atomic.set(write.key, toDisk(write.value));
         mutations++;
         size += write.size;
       }
@@ -802,11 +1171,11 @@ export class KvStore implements PendingStore {
     await this.#barrier();
     const rank = priorityRank(priority);
     const found: PendingRecord[] = [];
-    const list = this.#kv.list<PendingRecord>(
+    const list = this.#kv.list<OnDisk<PendingRecord>>(
       { prefix: ["pending", rank], start: ["pending", rank, after + 1] },
       { limit, batchSize: Math.min(limit, LIST_BATCH) },
     );
-    for await (const entry of list) found.push(entry.value);
+    for await (const entry of list) found.push(fromDisk(entry.value));
     return found;
   }
 
@@ -857,15 +1226,20 @@ export class KvStore implements PendingStore {
       this.#deadSeqs.add(deadSeq);
       seq = Math.max(seq, deadSeq);
     }
-    const list = this.#kv.list<PendingRecord>({ prefix: ["pending"] }, { batchSize: LIST_BATCH });
-    for await (const { value: record } of list) {
+    const list = this.#kv.list<OnDisk<PendingRecord>>(
+      { prefix: ["pending"] },
+      { batchSize: LIST_BATCH },
+    );
+    for await (const { value: stored } of list) {
+      // Records past the window are only counted: their bodies stay undecoded.
+      const record = stored;
       const priority = record.priority;
       seq = Math.max(seq, record.seq);
       this.#size++;
       this.#bytes += record.bytes;
       this.#byPriority[priority]++;
       if (this.#unloaded[priority] === 0 && this.#index.size < this.#memoryLimit) {
-        this.#index.insert(record);
+        this.#index.insert(fromDisk(record));
         this.#cursor[priority] = record.seq;
       } else {
         if (this.#unloaded[priority]++ === 0) this.#diskOldest[priority] = record.acceptedAt;
@@ -891,14 +1265,14 @@ export class KvStore implements PendingStore {
       const held = entry.value;
       if (
         held !== null && held.token !== this.#token && held.expiresAt > this.#now() &&
-        !holderIsDead(held, this.#path)
+        !holderIsDead(held, this.#identity)
       ) {
         throw new StoreLockedError(this.#path, held.owner);
       }
       const result = await this.#kv.atomic().check(entry).set(LEASE_KEY, this.#lease()).commit();
       if (result.ok) {
         this.#leaseStamp = result.versionstamp;
-        openHere.add(this.#path);
+        openHere.add(this.#identity);
         return;
       }
     }
@@ -962,16 +1336,39 @@ function toStored(record: PendingRecord): PendingRecord {
   return stored;
 }
 
+/** A record as stored: the body as its UTF-8 bytes. */
+type OnDisk<T extends { body: string }> = Omit<T, "body"> & { body: Uint8Array };
+
+const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder();
+
+// The body is stored as UTF-8 bytes, not as a string: V8 serialises a string
+// that holds one character beyond Latin-1 at two bytes per character, which
+// would double a large ASCII body with a single euro sign in it.
+function toDisk(value: unknown): unknown {
+  if (typeof value !== "object" || value === null || !("body" in value)) return value;
+  const { body } = value as { body: unknown };
+  return typeof body === "string" ? { ...value, body: utf8.encode(body) } : value;
+}
+
+function fromDisk<T extends { body: string }>(value: OnDisk<T>): T {
+  return { ...value, body: fromUtf8.decode(value.body) } as unknown as T;
+}
+
+// V8's serialisation adds a few bytes per field and number; a margin covers them.
+const SERIALISATION_MARGIN = 512;
+
 /**
- * An upper estimate of a record's size as a KV value: V8 stores a string in
- * one byte per character when it can, two otherwise.
+ * An upper estimate of a record's size as a KV value: the body's UTF-8 bytes,
+ * and the other fields as V8 stores their text (one byte per character when
+ * it can, two otherwise).
  *
  * @throws {RangeError} When it exceeds Deno KV's value limit.
  */
 function recordSize(record: NewRecord): number {
-  const body = NOT_ONE_BYTE.test(record.body) ? record.body.length * 2 : record.body.length;
-  const rest = JSON.stringify({ ...record, body: "" }).length * 2;
-  const size = KEY_BYTES + body + rest;
+  const text = JSON.stringify({ ...record, body: "" });
+  const rest = NOT_ONE_BYTE.test(text) ? text.length * 2 : text.length;
+  const size = KEY_BYTES + record.bytes + rest + SERIALISATION_MARGIN;
   if (size > MAX_VALUE_BYTES) {
     throw new RangeError(
       `event ${JSON.stringify(record.id)} takes about ${size} bytes as a Deno KV value, more ` +
@@ -979,6 +1376,21 @@ function recordSize(record: NewRecord): number {
     );
   }
   return size;
+}
+
+/**
+ * A dead letter that fits in one KV value: its pending record fitted, and
+ * what the dead letter adds is mostly error text, which gives way first.
+ */
+function fitDeadLetter(letter: DeadLetterRecord): DeadLetterRecord {
+  const value = { ...letter };
+  try {
+    recordSize(value);
+  } catch {
+    delete value.lastError;
+    if (value.errorMessage !== undefined) value.errorMessage = value.errorMessage.slice(0, 200);
+  }
+  return value;
 }
 
 function settle(job: Job, error?: unknown): void {

@@ -6,8 +6,10 @@
  */
 
 import { admit, PendingIndex } from "./_pending_index.ts";
+import { toDeadLetter } from "./_dead_letter.ts";
 import type {
   AddResult,
+  DeadLetterReason,
   DeadLetterRecord,
   NewRecord,
   PendingRecord,
@@ -37,22 +39,48 @@ export class MemoryStore implements PendingStore {
   #seq = 0;
   #dropped = 0;
   #expired = 0;
+  readonly #now: () => number;
 
   /**
    * Creates an empty store.
    *
    * @param limits The store's count and byte limits and overflow policy.
+   * @param now The clock that dates dead letters of evicted and expired events.
+   *
+   * @example
+   * ```ts
+   * import { MemoryStore } from "@simplycaster/rabbitmq-publisher";
+   *
+   * const store = new MemoryStore({ maxEvents: 1_000, maxBytes: 1_000_000, overflow: "reject" });
+   * console.log(store.persistent); // false
+   * ```
    */
-  constructor(limits: StoreLimits) {
+  constructor(limits: StoreLimits, now: () => number = Date.now) {
     this.#limits = limits;
+    this.#now = now;
   }
 
   /**
    * Stores new events; all or nothing.
    *
    * @param events The events to store.
-   * @returns The stored records and any evicted to make room.
+   * @returns The stored records, and any evicted to make room (now dead
+   * letters, reason `evicted`).
    * @throws {BufferFullError} When full and the policy does not allow room to be made.
+   *
+   * @example
+   * ```ts
+   * import { encodeEvent, MemoryStore } from "@simplycaster/rabbitmq-publisher";
+   *
+   * const store = new MemoryStore({ maxEvents: 10, maxBytes: 10_000, overflow: "reject" });
+   * const event = (id: string) => ({
+   *   ...encodeEvent({ id, type: "user.created", data: {} }),
+   *   exchange: "domain-events",
+   *   acceptedAt: 0,
+   * });
+   * const { records } = await store.add([event("evt-1"), event("evt-2")]);
+   * console.log(records.map((r) => r.seq)); // [1, 2]
+   * ```
    */
   add(events: readonly NewRecord[]): Promise<AddResult> {
     try {
@@ -63,8 +91,8 @@ export class MemoryStore implements PendingStore {
         this.#index.bytes,
         events,
       );
-      for (const record of evicted) this.#index.delete(record);
-      this.#dropped += evicted.length;
+      const letters = this.#moveToDeadLetters(evicted, "evicted");
+      this.#dropped += letters.length;
       const records = events.map((event) => {
         const record: PendingRecord = {
           ...event,
@@ -75,7 +103,7 @@ export class MemoryStore implements PendingStore {
         this.#index.insert(record);
         return record;
       });
-      return Promise.resolve({ records, evicted });
+      return Promise.resolve({ records, evicted: letters });
     } catch (error) {
       return Promise.reject(error);
     }
@@ -87,15 +115,46 @@ export class MemoryStore implements PendingStore {
    * @param limit The most events to hand out.
    * @param now The current time.
    * @returns The events, now in flight.
+   *
+   * @example
+   * ```ts
+   * import { encodeEvent, MemoryStore } from "@simplycaster/rabbitmq-publisher";
+   *
+   * const store = new MemoryStore({ maxEvents: 10, maxBytes: 10_000, overflow: "reject" });
+   * const event = (id: string) => ({
+   *   ...encodeEvent({ id, type: "user.created", data: {} }),
+   *   exchange: "domain-events",
+   *   acceptedAt: 0,
+   * });
+   * await store.add([event("evt-1"), event("evt-2")]);
+   * const batch = await store.take(1, Date.now());
+   * console.log(batch.map((r) => r.id), store.stats().inFlight); // ["evt-1"] 1
+   * ```
    */
   take(limit: number, now: number): Promise<PendingRecord[]> {
     return Promise.resolve(this.#index.take(limit, now));
   }
 
   /**
-   * Deletes events.
+   * Deletes events, typically once RabbitMQ confirmed them.
    *
    * @param records The events to delete.
+   * @returns Resolves at once.
+   *
+   * @example
+   * ```ts
+   * import { encodeEvent, MemoryStore } from "@simplycaster/rabbitmq-publisher";
+   *
+   * const store = new MemoryStore({ maxEvents: 10, maxBytes: 10_000, overflow: "reject" });
+   * const event = (id: string) => ({
+   *   ...encodeEvent({ id, type: "user.created", data: {} }),
+   *   exchange: "domain-events",
+   *   acceptedAt: 0,
+   * });
+   * await store.add([event("evt-1")]);
+   * await store.remove(await store.take(10, Date.now()));
+   * console.log(store.stats().size); // 0
+   * ```
    */
   remove(records: readonly PendingRecord[]): Promise<void> {
     for (const record of records) this.#index.delete(record);
@@ -106,6 +165,23 @@ export class MemoryStore implements PendingStore {
    * Returns in-flight events to pending with their updated fields.
    *
    * @param records The events to return.
+   * @returns Resolves at once.
+   *
+   * @example
+   * ```ts
+   * import { encodeEvent, MemoryStore } from "@simplycaster/rabbitmq-publisher";
+   *
+   * const store = new MemoryStore({ maxEvents: 10, maxBytes: 10_000, overflow: "reject" });
+   * const event = (id: string) => ({
+   *   ...encodeEvent({ id, type: "user.created", data: {} }),
+   *   exchange: "domain-events",
+   *   acceptedAt: 0,
+   * });
+   * await store.add([event("evt-1")]);
+   * const [record] = await store.take(10, Date.now());
+   * await store.release([{ ...record, attempts: 1, nextAttemptAt: Date.now() + 60_000 }]);
+   * console.log(store.stats().inFlight, (await store.take(10, Date.now())).length); // 0 0
+   * ```
    */
   release(records: readonly PendingRecord[]): Promise<void> {
     for (const record of records) this.#index.release(record);
@@ -113,22 +189,62 @@ export class MemoryStore implements PendingStore {
   }
 
   /**
-   * Removes and returns the pending events accepted before `cutoff`.
+   * Moves the pending events accepted before `cutoff` (not in flight) to the
+   * dead letters, reason `expired`.
    *
    * @param cutoff Events accepted before this time are removed.
-   * @returns The removed events.
+   * @returns The new dead letters.
+   *
+   * @example
+   * ```ts
+   * import { encodeEvent, MemoryStore } from "@simplycaster/rabbitmq-publisher";
+   *
+   * const store = new MemoryStore({ maxEvents: 10, maxBytes: 10_000, overflow: "reject" });
+   * const event = (id: string) => ({
+   *   ...encodeEvent({ id, type: "user.created", data: {} }),
+   *   exchange: "domain-events",
+   *   acceptedAt: 0,
+   * });
+   * await store.add([event("evt-1")]);
+   * const expired = await store.expire(1);
+   * console.log(expired.map((r) => r.id), store.stats().expiredEvents); // ["evt-1"] 1
+   * ```
    */
-  expire(cutoff: number): Promise<PendingRecord[]> {
-    const expired = this.#index.expired(cutoff);
-    for (const record of expired) this.#index.delete(record);
-    this.#expired += expired.length;
-    return Promise.resolve(expired);
+  expire(cutoff: number): Promise<DeadLetterRecord[]> {
+    const letters = this.#moveToDeadLetters(this.#index.expired(cutoff), "expired");
+    this.#expired += letters.length;
+    return Promise.resolve(letters);
+  }
+
+  #moveToDeadLetters(records: PendingRecord[], reason: DeadLetterReason): DeadLetterRecord[] {
+    const at = this.#now();
+    return records.map((record) => {
+      this.#index.delete(record);
+      const letter = toDeadLetter(record, reason, at);
+      this.#deadLetters.set(letter.seq, letter);
+      return letter;
+    });
   }
 
   /**
    * The earliest time an event not in flight becomes ready.
    *
    * @returns A time in ms, or `undefined` when nothing waits.
+   *
+   * @example
+   * ```ts
+   * import { encodeEvent, MemoryStore } from "@simplycaster/rabbitmq-publisher";
+   *
+   * const store = new MemoryStore({ maxEvents: 10, maxBytes: 10_000, overflow: "reject" });
+   * const event = (id: string) => ({
+   *   ...encodeEvent({ id, type: "user.created", data: {} }),
+   *   exchange: "domain-events",
+   *   acceptedAt: 0,
+   * });
+   * console.log(store.nextReadyAt()); // undefined
+   * await store.add([event("evt-1")]);
+   * console.log(store.nextReadyAt()); // 0: ready since it was accepted
+   * ```
    */
   nextReadyAt(): number | undefined {
     return this.#index.nextReadyAt();
@@ -138,6 +254,21 @@ export class MemoryStore implements PendingStore {
    * A snapshot of the store.
    *
    * @returns Sizes, limits and counters.
+   *
+   * @example
+   * ```ts
+   * import { encodeEvent, MemoryStore } from "@simplycaster/rabbitmq-publisher";
+   *
+   * const store = new MemoryStore({ maxEvents: 10, maxBytes: 10_000, overflow: "reject" });
+   * const event = (id: string) => ({
+   *   ...encodeEvent({ id, type: "user.created", data: {} }),
+   *   exchange: "domain-events",
+   *   acceptedAt: 0,
+   * });
+   * await store.add([event("evt-1")]);
+   * const { size, maxSize, byPriority } = store.stats();
+   * console.log(size, maxSize, byPriority.normal); // 1 10 1
+   * ```
    */
   stats(): StoreStats {
     return {
@@ -156,9 +287,26 @@ export class MemoryStore implements PendingStore {
   }
 
   /**
-   * Keeps dead letters locally.
+   * Keeps dead letters locally, by `seq`.
    *
    * @param records The dead letters.
+   * @returns Resolves at once.
+   *
+   * @example
+   * ```ts
+   * import { encodeEvent, MemoryStore } from "@simplycaster/rabbitmq-publisher";
+   *
+   * const store = new MemoryStore({ maxEvents: 10, maxBytes: 10_000, overflow: "reject" });
+   * const event = (id: string) => ({
+   *   ...encodeEvent({ id, type: "user.created", data: {} }),
+   *   exchange: "domain-events",
+   *   acceptedAt: 0,
+   * });
+   * const { records: [record] } = await store.add([event("evt-1")]);
+   * await store.addDeadLetters([{ ...record, reason: "unroutable", deadLetteredAt: Date.now() }]);
+   * await store.remove([record]);
+   * console.log(store.stats().deadLetters); // 1
+   * ```
    */
   addDeadLetters(records: readonly DeadLetterRecord[]): Promise<void> {
     for (const record of records) this.#deadLetters.set(record.seq, record);
@@ -168,8 +316,23 @@ export class MemoryStore implements PendingStore {
   /**
    * Lists local dead letters, oldest first.
    *
-   * @param limit The most to list.
+   * @param limit The most to list; all when omitted.
    * @returns The dead letters.
+   *
+   * @example
+   * ```ts
+   * import { encodeEvent, MemoryStore } from "@simplycaster/rabbitmq-publisher";
+   *
+   * const store = new MemoryStore({ maxEvents: 10, maxBytes: 10_000, overflow: "reject" });
+   * const event = (id: string) => ({
+   *   ...encodeEvent({ id, type: "user.created", data: {} }),
+   *   exchange: "domain-events",
+   *   acceptedAt: 0,
+   * });
+   * const { records } = await store.add([event("evt-1"), event("evt-2")]);
+   * await store.addDeadLetters(records.map((r) => ({ ...r, reason: "expired" as const, deadLetteredAt: 0 })));
+   * console.log((await store.listDeadLetters(1)).map((r) => r.id)); // ["evt-1"]
+   * ```
    */
   listDeadLetters(limit = Infinity): Promise<DeadLetterRecord[]> {
     const found: DeadLetterRecord[] = [];
@@ -184,13 +347,43 @@ export class MemoryStore implements PendingStore {
    * Deletes local dead letters.
    *
    * @param seqs The `seq` of each dead letter to delete.
+   * @returns Resolves at once.
+   *
+   * @example
+   * ```ts
+   * import { encodeEvent, MemoryStore } from "@simplycaster/rabbitmq-publisher";
+   *
+   * const store = new MemoryStore({ maxEvents: 10, maxBytes: 10_000, overflow: "reject" });
+   * const event = (id: string) => ({
+   *   ...encodeEvent({ id, type: "user.created", data: {} }),
+   *   exchange: "domain-events",
+   *   acceptedAt: 0,
+   * });
+   * const { records: [record] } = await store.add([event("evt-1")]);
+   * await store.addDeadLetters([{ ...record, reason: "rejected", deadLetteredAt: 0 }]);
+   * await store.removeDeadLetters([record.seq]);
+   * console.log(store.stats().deadLetters); // 0
+   * ```
    */
   removeDeadLetters(seqs: readonly number[]): Promise<void> {
     for (const seq of seqs) this.#deadLetters.delete(seq);
     return Promise.resolve();
   }
 
-  /** Nothing to release in memory. */
+  /**
+   * Does nothing: there is nothing to release in memory. Pending events are
+   * lost with the store.
+   *
+   * @returns Resolves at once.
+   *
+   * @example
+   * ```ts
+   * import { MemoryStore } from "@simplycaster/rabbitmq-publisher";
+   *
+   * const store = new MemoryStore({ maxEvents: 10, maxBytes: 10_000, overflow: "reject" });
+   * await store.close();
+   * ```
+   */
   close(): Promise<void> {
     return Promise.resolve();
   }

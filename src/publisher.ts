@@ -13,6 +13,7 @@
  */
 
 import { settleWithin } from "./_async.ts";
+import { toDeadLetter } from "./_dead_letter.ts";
 import { AmqpTransport } from "./amqp_transport.ts";
 import { CircuitBreaker, type CircuitState, type CircuitStateChange } from "./circuit_breaker.ts";
 import {
@@ -47,7 +48,18 @@ import type {
   Transport,
 } from "./transport.ts";
 
-/** What became of an accepted event at the time `publish()` resolved. */
+/**
+ * What became of an accepted event at the time `publish()` resolved.
+ *
+ * @example
+ * ```ts
+ * import type { PublishStatus } from "@simplycaster/rabbitmq-publisher";
+ *
+ * // Every status but "dead-lettered" means the event will still be delivered.
+ * const onTheWay = (status: PublishStatus) => status !== "dead-lettered";
+ * console.log(onTheWay("buffered")); // true
+ * ```
+ */
 export type PublishStatus =
   /** RabbitMQ confirmed it (high priority, broker up). */
   | "confirmed"
@@ -61,7 +73,17 @@ export type PublishStatus =
    */
   | "dead-lettered";
 
-/** The answer to `publish()`: the event is accepted and will not be lost. */
+/**
+ * The answer to `publish()`: the event is accepted and will not be lost.
+ *
+ * @example
+ * ```ts
+ * import type { PublishReceipt } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const confirmed: PublishReceipt = { id: "evt-1", status: "confirmed" };
+ * const refused: PublishReceipt = { id: "evt-2", status: "dead-lettered", reason: "unroutable" };
+ * ```
+ */
 export interface PublishReceipt {
   /** The event id. */
   id: string;
@@ -71,7 +93,17 @@ export interface PublishReceipt {
   reason?: DeadLetterReason;
 }
 
-/** What `close()` reports. */
+/**
+ * What `close()` reports.
+ *
+ * @example
+ * ```ts
+ * import type { CloseReport } from "@simplycaster/rabbitmq-publisher";
+ *
+ * // The broker was down at shutdown: 12 events wait on disk for the next start.
+ * const report: CloseReport = { remaining: 12, timedOut: false, persistent: true };
+ * ```
+ */
 export interface CloseReport {
   /** Events still pending after close: on disk with persistence, lost without. */
   remaining: number;
@@ -81,7 +113,16 @@ export interface CloseReport {
   persistent: boolean;
 }
 
-/** Options of `close()`. */
+/**
+ * Options of `close()`.
+ *
+ * @example
+ * ```ts
+ * import type { CloseOptions } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const options: CloseOptions = { timeoutMs: 5_000 };
+ * ```
+ */
 export interface CloseOptions {
   /**
    * How long to keep flushing and waiting for confirms, in ms.
@@ -93,17 +134,67 @@ export interface CloseOptions {
 /**
  * The interface a service depends on, so that a container can hand it any
  * publisher.
+ *
+ * @example
+ * ```ts
+ * import type { EventPublisher, PublishReceipt } from "@simplycaster/rabbitmq-publisher";
+ *
+ * class SignupService {
+ *   constructor(private readonly events: EventPublisher) {}
+ *
+ *   signUp(userId: number): Promise<PublishReceipt> {
+ *     return this.events.publish({ id: crypto.randomUUID(), type: "user.created", data: { userId } });
+ *   }
+ * }
+ *
+ * // In tests, a publisher that records what it is given.
+ * const published: unknown[] = [];
+ * const fake: EventPublisher = {
+ *   publish: (event) => {
+ *     published.push(event);
+ *     return Promise.resolve({ id: event.id, status: "queued" });
+ *   },
+ *   publishBatch: (events) => Promise.all(events.map((event) => fake.publish(event))),
+ *   close: () => Promise.resolve({ remaining: 0, timedOut: false, persistent: false }),
+ * };
+ * await new SignupService(fake).signUp(7);
+ * console.log(published.length); // 1
+ * ```
  */
 export interface EventPublisher {
-  /** Accepts one event. */
+  /**
+   * Accepts one event.
+   *
+   * @param event The event.
+   * @returns Its receipt.
+   */
   publish(event: DomainEvent): Promise<PublishReceipt>;
-  /** Accepts several events, all or none. */
+  /**
+   * Accepts several events, all or none.
+   *
+   * @param events The events.
+   * @returns A receipt per event, in order.
+   */
   publishBatch(events: readonly DomainEvent[]): Promise<PublishReceipt[]>;
-  /** Stops intake, flushes, and releases every resource. */
+  /**
+   * Stops intake, flushes, and releases every resource.
+   *
+   * @param options The deadline.
+   * @returns What is left pending.
+   */
   close(options?: CloseOptions): Promise<CloseReport>;
 }
 
-/** A check in {@linkcode PublisherHealth}. */
+/**
+ * A check in {@linkcode PublisherHealth}.
+ *
+ * @example
+ * ```ts
+ * import type { HealthCheck } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const failed: HealthCheck = { ok: false, reason: "the circuit breaker is open" };
+ * ```
+ */
 export interface HealthCheck {
   /** Whether the check passed. */
   ok: boolean;
@@ -111,7 +202,28 @@ export interface HealthCheck {
   reason?: string;
 }
 
-/** The result of `getHealth()`. */
+/**
+ * The result of `getHealth()`.
+ *
+ * @example
+ * ```ts
+ * import type { PublisherHealth } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const health: PublisherHealth = {
+ *   healthy: false,
+ *   checks: {
+ *     connection: {
+ *       ok: false,
+ *       reason: "RabbitMQ is disconnected (last error: connect ECONNREFUSED); 3 reconnect attempts",
+ *     },
+ *     circuit: { ok: false, reason: "the circuit breaker is open; events are buffered until a probe succeeds" },
+ *     buffer: { ok: true },
+ *     deadLetters: { ok: true },
+ *     intake: { ok: true },
+ *   },
+ * };
+ * ```
+ */
 export interface PublisherHealth {
   /** True when every check passed. */
   healthy: boolean;
@@ -130,7 +242,20 @@ export interface PublisherHealth {
   };
 }
 
-/** The last error the publisher met. */
+/**
+ * The last error the publisher met.
+ *
+ * @example
+ * ```ts
+ * import type { LastError } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const lastError: LastError = {
+ *   name: "TransportError",
+ *   message: "no publisher confirm within 30000 ms",
+ *   at: Date.parse("2025-01-01T12:00:00Z"),
+ * };
+ * ```
+ */
 export interface LastError {
   /** The error's class. */
   name: string;
@@ -140,7 +265,49 @@ export interface LastError {
   at: number;
 }
 
-/** The result of `getStats()`. Counters count since the publisher was created. */
+/**
+ * The result of `getStats()`. Counters count since the publisher was created.
+ *
+ * @example
+ * ```ts
+ * import type { PublisherStats } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const stats: PublisherStats = {
+ *   publishedEvents: 1_520,
+ *   failedEvents: 3,
+ *   neverSentFailures: 1,
+ *   unknownOutcomeFailures: 2,
+ *   retriedEvents: 2,
+ *   deadLetteredEvents: 1,
+ *   queuedEvents: 40,
+ *   bufferedEvents: 0,
+ *   inFlightEvents: 50,
+ *   activeOperations: 1,
+ *   peakActiveOperations: 4,
+ *   isRabbitMQAvailable: true,
+ *   connectionState: "connected",
+ *   brokerUrl: "amqp://app:***@rabbit:5672",
+ *   reconnectAttempts: 0,
+ *   circuitState: "closed",
+ *   msSinceLastConfirm: 12,
+ *   bufferStats: {
+ *     size: 90,
+ *     maxSize: 10_000,
+ *     bytes: 27_000,
+ *     maxBytes: 52_428_800,
+ *     utilizationPercent: 0.9,
+ *     byPriority: { high: 0, normal: 90, low: 0 },
+ *     inFlight: 50,
+ *     oldestEventAgeMs: 35,
+ *     expiredEvents: 0,
+ *     droppedEvents: 0,
+ *     localDeadLetters: 0,
+ *     persistent: false,
+ *   },
+ *   lastError: { name: "TransportError", message: "the broker rejected the message", at: 0 },
+ * };
+ * ```
+ */
 export interface PublisherStats {
   /** Events confirmed by RabbitMQ. */
   publishedEvents: number;
@@ -182,7 +349,42 @@ export interface PublisherStats {
   lastError?: LastError;
 }
 
-/** What can be swapped in for tests and special set-ups. */
+/**
+ * What can be swapped in for tests and special set-ups.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   createRabbitMQAsyncEventPublisher,
+ *   MemoryStore,
+ *   type PublisherOptions,
+ *   type Transport,
+ * } from "@simplycaster/rabbitmq-publisher";
+ *
+ * // A broker that is down: nothing is sent, everything waits in the store.
+ * const transport: Transport = {
+ *   state: "disconnected",
+ *   reconnectAttempts: 1,
+ *   url: undefined,
+ *   start: () => Promise.resolve(false),
+ *   send: () => Promise.resolve([]),
+ *   onStateChange: () => () => {},
+ *   close: () => Promise.resolve(),
+ * };
+ * const options: PublisherOptions = {
+ *   transport,
+ *   store: new MemoryStore({ maxEvents: 100, maxBytes: 1_000_000, overflow: "reject" }),
+ *   logger: { debug() {}, info() {}, warn() {}, error() {} },
+ *   now: () => Date.parse("2025-01-01T12:00:00Z"),
+ *   random: () => 0.5,
+ *   onStateChange: ({ from, to }) => console.log(`circuit ${from} -> ${to}`),
+ * };
+ * const publisher = await createRabbitMQAsyncEventPublisher({}, {}, options);
+ * const receipt = await publisher.publish({ id: "evt-1", type: "user.created", data: {} });
+ * console.log(receipt.status); // "buffered"
+ * console.log(await publisher.close()); // { remaining: 1, timedOut: false, persistent: false }
+ * ```
+ */
 export interface PublisherOptions {
   /** The transport. @default {an AmqpTransport from the RabbitMQ config} */
   transport?: Transport;
@@ -241,11 +443,12 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
   readonly #unsubscribe: () => void;
   /**
    * The dead letters, local and on the broker: list, count, replay, purge.
-   * Opens its own connection on first use.
+   * Opens its own connection on first use; `close()` closes it.
    */
   readonly deadLetters: DeadLetterQueue;
 
   #lifecycle: Lifecycle = "running";
+  #closing: Promise<CloseReport> | undefined;
   // seq -> resolver of a high-priority publish() awaiting its first outcome
   readonly #waiters = new Map<number, (status: PublishStatus, reason?: DeadLetterReason) => void>();
   readonly #dispatches = new Set<Promise<void>>();
@@ -275,11 +478,38 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
   };
 
   /**
-   * Use {@linkcode createRabbitMQAsyncEventPublisher}, which also connects.
+   * Use {@linkcode createRabbitMQAsyncEventPublisher}, which also opens the
+   * store and connects. The constructor starts the cleanup timer but does not
+   * start the transport: call its `start()` yourself.
    *
    * @param rabbit The resolved RabbitMQ configuration.
    * @param config The resolved publishing configuration.
    * @param parts The transport, store and the rest.
+   * @throws {RangeError} When a config was not resolved and holds invalid
+   * values (an empty `urls`, a bad circuit breaker or timeout setting).
+   *
+   * @example
+   * ```ts ignore
+   * import {
+   *   AmqpTransport,
+   *   MemoryStore,
+   *   RabbitMQAsyncEventPublisher,
+   *   resolveAsyncPublishConfig,
+   *   resolveRabbitMQConfig,
+   * } from "@simplycaster/rabbitmq-publisher";
+   *
+   * const rabbit = resolveRabbitMQConfig({ exchange: "app" });
+   * const config = resolveAsyncPublishConfig();
+   * const transport = new AmqpTransport({ urls: rabbit.urls, exchange: rabbit.exchange });
+   * const store = new MemoryStore({
+   *   maxEvents: config.bufferConfig.maxBufferSize,
+   *   maxBytes: config.bufferConfig.maxPersistentSize,
+   *   overflow: config.bufferConfig.overflowPolicy,
+   * });
+   * const publisher = new RabbitMQAsyncEventPublisher(rabbit, config, { transport, store });
+   * await transport.start();
+   * await publisher.close();
+   * ```
    */
   constructor(
     rabbit: ResolvedRabbitMQConfig,
@@ -320,7 +550,20 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
     this.#cleanupTimer = setInterval(() => this.#runHousekeeping(), cleanupInterval);
   }
 
-  /** Whether the connection is up and publishing is not blocked. */
+  /**
+   * Whether the connection is up and publishing is not blocked. The circuit
+   * breaker is not consulted: see `getStats().circuitState`.
+   *
+   * @returns `true` when the transport is `connected`.
+   *
+   * @example
+   * ```ts ignore
+   * import { createRabbitMQAsyncEventPublisher } from "@simplycaster/rabbitmq-publisher";
+   *
+   * await using publisher = await createRabbitMQAsyncEventPublisher({ exchange: "app" });
+   * if (!publisher.isRabbitMQAvailable) console.warn("RabbitMQ is down: events are buffered");
+   * ```
+   */
   get isRabbitMQAvailable(): boolean {
     return this.#transport.state === "connected";
   }
@@ -335,15 +578,21 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
    * @throws {EventValidationError} When the event is invalid; nothing is stored.
    * @throws {BufferFullError} When the buffer is full and the policy is `reject`.
    * @throws {PublisherClosedError} After `close()` began.
+   * @throws {StoreLockedError} With persistence, when another process has taken
+   * over the store's lease.
    *
    * @example
    * ```ts ignore
+   * import { createRabbitMQAsyncEventPublisher } from "@simplycaster/rabbitmq-publisher";
+   *
+   * await using publisher = await createRabbitMQAsyncEventPublisher({ exchange: "app" });
    * const { status } = await publisher.publish({
    *   id: crypto.randomUUID(),
    *   type: "recording.failed",
    *   data: { recordingId: "123" },
    *   metadata: { source: "recorder", priority: "high" },
    * });
+   * console.log(status); // "confirmed" when the broker is up
    * ```
    */
   async publish(event: DomainEvent): Promise<PublishReceipt> {
@@ -360,13 +609,23 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
    *
    * @param events The events.
    * @returns A receipt per event, in order.
+   * @throws {TypeError} When `events` is not an array.
    * @throws {EventValidationError} When an event is invalid; `index` names it.
    * @throws {BufferFullError} When the batch does not fit and the policy is `reject`.
    * @throws {PublisherClosedError} After `close()` began.
+   * @throws {StoreLockedError} With persistence, when another process has taken
+   * over the store's lease.
    *
    * @example
    * ```ts ignore
-   * const receipts = await publisher.publishBatch(events);
+   * import { createRabbitMQAsyncEventPublisher } from "@simplycaster/rabbitmq-publisher";
+   *
+   * await using publisher = await createRabbitMQAsyncEventPublisher({ exchange: "app" });
+   * const receipts = await publisher.publishBatch([
+   *   { id: crypto.randomUUID(), type: "order.placed", data: { orderId: 1 } },
+   *   { id: crypto.randomUUID(), type: "order.placed", data: { orderId: 2 } },
+   * ]);
+   * console.log(receipts.map((r) => r.status)); // ["queued", "queued"]
    * ```
    */
   async publishBatch(events: readonly DomainEvent[]): Promise<PublishReceipt[]> {
@@ -391,10 +650,23 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
 
   /**
    * Sends every ready pending event now, whatever the batch fill, and waits
-   * until none is left that can be sent (or `timeoutMs` passes).
+   * until none is left that can be sent (or `timeoutMs` passes). It returns
+   * at once while the broker is unavailable or the circuit is open; events
+   * waiting out a retry delay keep it waiting until they are sent or the
+   * timeout passes.
    *
-   * @param timeoutMs The longest wait, in ms.
-   * @returns The number of events still pending.
+   * @param timeoutMs The longest wait, in ms. Defaults to `publishTimeout`.
+   * @returns The number of events still pending, in flight included.
+   *
+   * @example
+   * ```ts ignore
+   * import { createRabbitMQAsyncEventPublisher } from "@simplycaster/rabbitmq-publisher";
+   *
+   * await using publisher = await createRabbitMQAsyncEventPublisher({ exchange: "app" });
+   * await publisher.publish({ id: crypto.randomUUID(), type: "user.created", data: {} });
+   * const pending = await publisher.flush(5_000);
+   * console.log(pending); // 0 when the broker confirmed everything
+   * ```
    */
   async flush(timeoutMs: number = this.#config.publishTimeout): Promise<number> {
     this.#flushDue = true;
@@ -407,6 +679,15 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
    * The buffer: the pending events, with sizes and limits.
    *
    * @returns The buffer.
+   *
+   * @example
+   * ```ts ignore
+   * import { createRabbitMQAsyncEventPublisher } from "@simplycaster/rabbitmq-publisher";
+   *
+   * await using publisher = await createRabbitMQAsyncEventPublisher({ exchange: "app" });
+   * const { size, utilizationPercent } = publisher.getEventBuffer().getStats();
+   * console.log(`${size} events pending, buffer ${utilizationPercent}% full`);
+   * ```
    */
   getEventBuffer(): RabbitMQEventBuffer {
     return this.#buffer;
@@ -416,6 +697,15 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
    * Counters and gauges of the pipeline, for dashboards and troubleshooting.
    *
    * @returns A snapshot.
+   *
+   * @example
+   * ```ts ignore
+   * import { createRabbitMQAsyncEventPublisher } from "@simplycaster/rabbitmq-publisher";
+   *
+   * await using publisher = await createRabbitMQAsyncEventPublisher({ exchange: "app" });
+   * const stats = publisher.getStats();
+   * console.log(stats.publishedEvents, stats.bufferedEvents, stats.circuitState, stats.lastError?.message);
+   * ```
    */
   getStats(): PublisherStats {
     const bufferStats = this.#buffer.getStats();
@@ -451,6 +741,19 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
    * Whether the publisher is fit to serve, with a reason for each failed check.
    *
    * @returns The health report.
+   *
+   * @example
+   * ```ts ignore
+   * import { createRabbitMQAsyncEventPublisher } from "@simplycaster/rabbitmq-publisher";
+   *
+   * await using publisher = await createRabbitMQAsyncEventPublisher({ exchange: "app" });
+   * const health = publisher.getHealth();
+   * if (!health.healthy) {
+   *   for (const [name, check] of Object.entries(health.checks)) {
+   *     if (!check.ok) console.warn(`${name}: ${check.reason}`);
+   *   }
+   * }
+   * ```
    */
   getHealth(): PublisherHealth {
     const stats = this.getStats();
@@ -484,16 +787,35 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
   /**
    * Stops intake (later publishes reject with `PublisherClosedError`), sends
    * what it can within the deadline, waits for in-flight confirms, then
-   * closes the connection and the store and clears every timer.
+   * closes the connection and the store and clears every timer. Calling it
+   * again closes nothing more.
    *
    * @param options The deadline.
    * @returns How many events remain pending, and whether they survive.
+   * @throws {Error} When the store cannot be closed (for example, releasing
+   * the Deno KV lease fails).
+   *
+   * @example
+   * ```ts ignore
+   * import { createRabbitMQAsyncEventPublisher } from "@simplycaster/rabbitmq-publisher";
+   *
+   * const publisher = await createRabbitMQAsyncEventPublisher(
+   *   { exchange: "app" },
+   *   { bufferConfig: { enablePersistence: true } },
+   * );
+   * // ... publish ...
+   * const { remaining, timedOut, persistent } = await publisher.close({ timeoutMs: 5_000 });
+   * if (remaining > 0) console.warn(`${remaining} events ${persistent ? "kept on disk" : "lost"}`);
+   * console.log(timedOut);
+   * ```
    */
-  async close(options: CloseOptions = {}): Promise<CloseReport> {
-    const { timeoutMs = 10_000 } = options;
-    if (this.#lifecycle !== "running") {
-      return { remaining: this.#store.stats().size, timedOut: false, persistent: false };
-    }
+  close(options: CloseOptions = {}): Promise<CloseReport> {
+    // Every caller, concurrent or later, gets the one close and its report.
+    this.#closing ??= this.#close(options.timeoutMs ?? 10_000);
+    return this.#closing;
+  }
+
+  async #close(timeoutMs: number): Promise<CloseReport> {
     this.#lifecycle = "closing";
     clearInterval(this.#cleanupTimer);
     const started = this.#now();
@@ -521,7 +843,22 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
     return { remaining, timedOut, persistent };
   }
 
-  /** Closes the publisher with the default deadline. */
+  /**
+   * Closes the publisher with the default deadline, for `await using`.
+   *
+   * @returns Resolves once closed.
+   * @throws {Error} When the store cannot be closed.
+   *
+   * @example
+   * ```ts ignore
+   * import { createRabbitMQAsyncEventPublisher } from "@simplycaster/rabbitmq-publisher";
+   *
+   * {
+   *   await using publisher = await createRabbitMQAsyncEventPublisher({ exchange: "app" });
+   *   await publisher.publish({ id: crypto.randomUUID(), type: "user.created", data: {} });
+   * } // closed here, with up to 10 s to deliver what is pending
+   * ```
+   */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
@@ -548,7 +885,7 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
     );
     if (evicted.length > 0) {
       this.#logger.warn(`buffer full: evicted ${evicted.length} events to the dead letters`);
-      await this.#deadLetter(evicted.map((record) => ({ record, reason: "evicted" as const })));
+      this.#afterDeadLetters(evicted);
     }
     const sendable = this.#canSend();
     const receipts: (PublishReceipt | Promise<PublishReceipt>)[] = records.map((record) => {
@@ -617,6 +954,7 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
       if (waiting === 0) {
         this.#flushDue = false;
         this.#draining = false;
+        this.#urgent = 0;
         return;
       }
       if (this.#transport.state !== "connected") return;
@@ -646,18 +984,25 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
         if (reopensAt !== undefined) this.#wakeUpAt(reopensAt);
         return;
       }
-      const batch = await this.#store.take(limit, now);
+      let batch: PendingRecord[];
+      try {
+        batch = await this.#store.take(limit, now);
+      } catch (error) {
+        this.#breaker.releaseProbe();
+        throw error;
+      }
       if (batch.length === 0) {
         this.#breaker.releaseProbe();
         return;
       }
       for (const record of batch) {
-        if (this.#urgent > 0 && this.#waiters.has(record.seq)) this.#urgent--;
+        if (this.#urgent > 0 && record.priority === "high") this.#urgent--;
       }
       if (batch.length < limit) {
         this.#flushDue = false;
         this.#draining = false;
-        if (this.#urgent > 0 && batch[batch.length - 1].priority !== "high") this.#urgent = 0;
+        // Every ready high-priority event was in this batch.
+        this.#urgent = 0;
       }
       this.#startBatch(batch);
     }
@@ -730,24 +1075,44 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
         retry.push(updated);
       }
     }
+    if (brokerFailure !== undefined) this.#breaker.recordFailure(brokerFailure.message);
+    else this.#breaker.recordSuccess();
+    this.#counters.retried += retriedOrDead - dead.filter(({ error }) => error.sent).length;
+    for (const { seq } of confirmed) this.#waiters.get(seq)?.("confirmed");
     if (confirmed.length > 0) {
       // Counted first: RabbitMQ has them, whatever the store is still doing.
       this.#counters.published += confirmed.length;
       this.#lastConfirmAt = now;
-      await this.#store.remove(confirmed);
     }
-    if (brokerFailure !== undefined) this.#breaker.recordFailure(brokerFailure.message);
-    else this.#breaker.recordSuccess();
-    if (dead.length > 0) await this.#deadLetter(dead);
-    this.#counters.retried += retriedOrDead - dead.filter(({ error }) => error.sent).length;
+    // Each step runs even when one before it failed, so that no event stays
+    // in flight for good: a confirmed event the store failed to delete is
+    // released and sent again (a duplicate, never a loss).
+    const failures: unknown[] = [];
+    const step = async (work: () => Promise<void>, orRelease: PendingRecord[]) => {
+      try {
+        await work();
+      } catch (error) {
+        failures.push(error);
+        await this.#store.release(orRelease).catch((e) => failures.push(e));
+      }
+    };
+    if (confirmed.length > 0) await step(() => this.#store.remove(confirmed), confirmed);
+    if (dead.length > 0) {
+      // Not kept as a dead letter: retried later, not at once in a tight loop.
+      const later = dead.map(({ record }) => ({
+        ...record,
+        nextAttemptAt: now +
+          backoffDelay(Math.max(1, record.attempts), this.#config.retry, this.#random),
+      }));
+      await step(() => this.#deadLetter(dead), later);
+    }
     if (retry.length > 0) {
-      await this.#store.release(retry);
+      await step(() => this.#store.release(retry), retry);
       const next = Math.min(...retry.map((r) => r.nextAttemptAt));
       if (next > now) this.#wakeUpAt(next);
     }
-    for (const { seq } of confirmed) this.#waiters.get(seq)?.("confirmed");
     for (const { seq } of retry) this.#waiters.get(seq)?.("buffered");
-    for (const { record, reason } of dead) this.#waiters.get(record.seq)?.("dead-lettered", reason);
+    if (failures.length > 0) throw failures[0];
   }
 
   // ---- dead letters ----
@@ -756,28 +1121,29 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
     items: readonly { record: PendingRecord; reason: DeadLetterReason; error?: Error }[],
   ): Promise<void> {
     const at = this.#now();
-    const letters: DeadLetterRecord[] = items.map(({ record, reason, error }) => {
-      const letter: DeadLetterRecord = { ...record, reason, deadLetteredAt: at };
-      if (error) {
-        letter.errorName = error.name;
-        letter.errorMessage = maskCredentials(error.message);
-      }
-      return letter;
-    });
+    const letters = items.map(({ record, reason, error }) =>
+      toDeadLetter(record, reason, at, error)
+    );
+    // Kept locally first, then removed from pending, so a crash between the
+    // two steps leaves a duplicate, never a loss.
+    await this.#store.addDeadLetters(letters);
+    await this.#store.remove(letters);
+    this.#afterDeadLetters(letters);
+  }
+
+  /**
+   * What follows every new dead letter, however it was made (failed send,
+   * eviction, expiry): a log line, the counter, the waiting high-priority
+   * caller's answer, and a move to the broker when it is there.
+   */
+  #afterDeadLetters(letters: readonly DeadLetterRecord[]): void {
     for (const letter of letters) {
       this.#logger.warn(
         `event ${letter.id} (${letter.type}) dead-lettered: ${letter.reason}` +
           (letter.errorMessage ? ` (${letter.errorMessage})` : ""),
       );
+      this.#waiters.get(letter.seq)?.("dead-lettered", letter.reason);
     }
-    // Kept locally first, then removed from pending, so a crash between the
-    // two steps leaves a duplicate, never a loss.
-    await this.#store.addDeadLetters(letters);
-    const stillPending = letters.filter((letter) =>
-      letter.reason !== "evicted" &&
-      letter.reason !== "expired"
-    );
-    if (stillPending.length > 0) await this.#store.remove(stillPending);
     this.#counters.deadLettered += letters.length;
     if (this.#canSend()) this.#runHousekeeping();
   }
@@ -837,7 +1203,7 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
     const cutoff = this.#now() - this.#config.bufferConfig.maxEventAge;
     const expired = await this.#store.expire(cutoff);
     if (expired.length > 0) {
-      await this.#deadLetter(expired.map((record) => ({ record, reason: "expired" as const })));
+      this.#afterDeadLetters(expired);
     }
     await this.#shipDeadLetters();
   }
@@ -993,7 +1359,7 @@ async function openStore(
     maxBytes: buffer.maxPersistentSize,
     overflow: buffer.overflowPolicy,
   };
-  if (!buffer.enablePersistence) return new MemoryStore(limits);
+  if (!buffer.enablePersistence) return new MemoryStore(limits, now);
   return await KvStore.open({
     path: buffer.persistentStoragePath,
     limits,

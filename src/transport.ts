@@ -9,7 +9,17 @@
 import type { TransportError } from "./errors.ts";
 import type { MessageProperties } from "./event.ts";
 
-/** The state of the broker connection. */
+/**
+ * The state of the broker connection.
+ *
+ * @example
+ * ```ts
+ * import type { ConnectionState } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const canPublish = (state: ConnectionState) => state === "connected";
+ * console.log(canPublish("blocked")); // false
+ * ```
+ */
 export type ConnectionState =
   /** Trying to connect (first time or after a loss). */
   | "connecting"
@@ -17,12 +27,27 @@ export type ConnectionState =
   | "connected"
   /** Connected, but the broker blocks publishing (a memory or disk alarm). */
   | "blocked"
-  /** Lost; a reconnection is scheduled. */
+  /** Not connected: before `start()`, or lost with a reconnection scheduled. */
   | "disconnected"
   /** Closed by `close()`; final. */
   | "closed";
 
-/** A change of {@linkcode ConnectionState}. */
+/**
+ * A change of {@linkcode ConnectionState}.
+ *
+ * @example
+ * ```ts
+ * import type { ConnectionStateChange } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const change: ConnectionStateChange = {
+ *   from: "connected",
+ *   to: "disconnected",
+ *   at: Date.now(),
+ *   url: "amqp://app:***@rabbit:5672",
+ *   error: new Error("connection reset"),
+ * };
+ * ```
+ */
 export interface ConnectionStateChange {
   /** The state before. */
   from: ConnectionState;
@@ -36,7 +61,17 @@ export interface ConnectionStateChange {
   error?: Error;
 }
 
-/** One message to publish. */
+/**
+ * One message to publish.
+ *
+ * @example
+ * ```ts
+ * import { encodeEvent, type OutboundMessage } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const { routingKey, body, properties } = encodeEvent({ id: "evt-1", type: "user.created", data: {} });
+ * const message: OutboundMessage = { exchange: "domain-events", routingKey, body, properties };
+ * ```
+ */
 export interface OutboundMessage {
   /** The exchange. */
   exchange: string;
@@ -48,14 +83,59 @@ export interface OutboundMessage {
   properties: MessageProperties;
 }
 
-/** What became of one message of a {@linkcode Transport.send} call. */
+/**
+ * What became of one message of a {@linkcode Transport.send} call.
+ *
+ * @example
+ * ```ts
+ * import { type SendOutcome, TransportError } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const outcomes: SendOutcome[] = [
+ *   { ok: true },
+ *   { ok: false, error: new TransportError("timeout", "no confirm", { sent: true }) },
+ * ];
+ * console.log(outcomes.filter((o) => !o.ok).length); // 1
+ * ```
+ */
 export type SendOutcome =
   /** RabbitMQ confirmed it (and did not return it). */
   | { ok: true }
   /** It failed; `error.sent` tells whether the outcome is unknown. */
   | { ok: false; error: TransportError };
 
-/** A connection to a broker that publishes with confirms. */
+/**
+ * A connection to a broker that publishes with confirms. Implement it to
+ * run the publisher against something other than RabbitMQ, for example a
+ * fake in tests.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   createRabbitMQAsyncEventPublisher,
+ *   type Transport,
+ * } from "@simplycaster/rabbitmq-publisher";
+ *
+ * // Confirms every message at once.
+ * const transport: Transport = {
+ *   state: "connected",
+ *   reconnectAttempts: 0,
+ *   url: undefined,
+ *   start: () => Promise.resolve(true),
+ *   send: (messages) => Promise.resolve(messages.map(() => ({ ok: true as const }))),
+ *   onStateChange: () => () => {},
+ *   close: () => Promise.resolve(),
+ * };
+ * const publisher = await createRabbitMQAsyncEventPublisher({}, {}, { transport });
+ * const receipt = await publisher.publish({
+ *   id: "evt-1",
+ *   type: "user.created",
+ *   data: {},
+ *   metadata: { priority: "high" },
+ * });
+ * console.log(receipt.status); // "confirmed"
+ * await publisher.close();
+ * ```
+ */
 export interface Transport {
   /** The current state. */
   readonly state: ConnectionState;
@@ -66,7 +146,7 @@ export interface Transport {
   /**
    * Starts connecting, and keeps reconnecting after losses until `close()`.
    *
-   * @returns Resolves after the first attempt through every URL, true when connected.
+   * @returns Resolves after the first attempt through every URL: `true` when connected.
    */
   start(): Promise<boolean>;
   /**
@@ -75,14 +155,20 @@ export interface Transport {
    *
    * @param messages The messages.
    * @param timeoutMs The longest wait for a confirm.
+   * @returns One outcome per message, in the order given.
    */
   send(messages: readonly OutboundMessage[], timeoutMs: number): Promise<SendOutcome[]>;
   /**
    * Calls `listener` on every state change.
    *
+   * @param listener Called with each change, after it happened.
    * @returns A function that removes the listener.
    */
   onStateChange(listener: (change: ConnectionStateChange) => void): () => void;
-  /** Closes the connection and stops reconnecting. */
+  /**
+   * Closes the connection and stops reconnecting.
+   *
+   * @returns Resolves once the connection is closed.
+   */
   close(): Promise<void>;
 }

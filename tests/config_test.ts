@@ -134,12 +134,12 @@ Deno.test("resolveAsyncPublishConfig() merges nested sections field by field", (
     batchSize: 100,
     maxConcurrency: undefined,
     bufferConfig: { maxBufferSize: 500, flushBatchSize: undefined },
-    retry: { maxRetries: 0 },
+    retry: { maxRetries: 1 },
   });
   assert.equal(config.batchSize, 100);
   assert.equal(config.maxConcurrency, 10);
   assert.deepEqual(config.bufferConfig, { ...DEFAULT_EVENT_BUFFER_CONFIG, maxBufferSize: 500 });
-  assert.deepEqual(config.retry, { ...DEFAULT_RETRY_CONFIG, maxRetries: 0 });
+  assert.deepEqual(config.retry, { ...DEFAULT_RETRY_CONFIG, maxRetries: 1 });
   assert.deepEqual(config.circuitBreaker, DEFAULT_CIRCUIT_BREAKER_CONFIG);
 });
 
@@ -183,6 +183,7 @@ Deno.test("resolveAsyncPublishConfig() names the dotted field and the bad value"
       'got ""',
     ],
     ["maxRetries", { retry: { maxRetries: -1 } }, "'retry.maxRetries'", "got -1"],
+    ["maxRetries", { retry: { maxRetries: 0 } }, "'retry.maxRetries'", "got 0"],
     ["multiplier", { retry: { multiplier: 0.5 } }, "'retry.multiplier'", "got 0.5"],
     [
       "baseDelay above maxDelay",
@@ -388,7 +389,7 @@ const ALL_ASYNC_VARIABLES = {
   RABBITMQ_BUFFER_MAX_PERSISTENT_SIZE: "1048576",
   RABBITMQ_BUFFER_FLUSH_BATCH_SIZE: "1000",
   RABBITMQ_BUFFER_OVERFLOW_POLICY: "drop-oldest-lowest-priority",
-  RABBITMQ_RETRY_MAX_ATTEMPTS: "0",
+  RABBITMQ_RETRY_MAX_ATTEMPTS: "1",
   RABBITMQ_RETRY_BASE_DELAY: "100",
   RABBITMQ_RETRY_MAX_DELAY: "200",
   RABBITMQ_RETRY_MULTIPLIER: "1.5",
@@ -415,7 +416,7 @@ Deno.test("parseAsyncPublishConfig() reads every RABBITMQ_ASYNC_*, _BUFFER_*, _R
       flushBatchSize: 1000,
       overflowPolicy: "drop-oldest-lowest-priority",
     },
-    retry: { maxRetries: 0, baseDelay: 100, maxDelay: 200, multiplier: 1.5 },
+    retry: { maxRetries: 1, baseDelay: 100, maxDelay: 200, multiplier: 1.5 },
     circuitBreaker: { failureThreshold: 7, resetTimeout: 9000 },
   });
 });
@@ -457,6 +458,7 @@ Deno.test("parseAsyncPublishConfig() names the variable and the bad value", asyn
     ["RABBITMQ_BUFFER_FLUSH_BATCH_SIZE", "1001"],
     ["RABBITMQ_BUFFER_OVERFLOW_POLICY", "drop"],
     ["RABBITMQ_RETRY_MAX_ATTEMPTS", "-1"],
+    ["RABBITMQ_RETRY_MAX_ATTEMPTS", "0"],
     ["RABBITMQ_RETRY_BASE_DELAY", "0"],
     ["RABBITMQ_RETRY_MAX_DELAY", "NaN"],
     ["RABBITMQ_RETRY_MULTIPLIER", "0.5"],

@@ -166,6 +166,7 @@ Deno.test("publish() rejects invalid events with an error naming the field, stor
       [{ ...testEvent(1), data: { big: 1n } }, "data"],
       [{ ...testEvent(1), data: "x".repeat(70_000) }, "data"],
       [{ ...testEvent(1), metadata: { priority: "urgent" } }, "metadata.priority"],
+      [{ ...testEvent(1), metadata: { correlationId: "c".repeat(300) } }, "metadata.correlationId"],
     ];
     for (const [event, field] of cases) {
       // deno-lint-ignore no-explicit-any
