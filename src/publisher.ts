@@ -237,6 +237,12 @@ export interface PublisherHealth {
     buffer: HealthCheck;
     /** No dead letters wait locally for the broker. */
     deadLetters: HealthCheck;
+    /**
+     * Events keep moving: with background processing on, no pending event
+     * has waited longer than twice `publishTimeout` (at least a minute).
+     * Catches a stuck pipeline as well as an outage.
+     */
+    delivery: HealthCheck;
     /** The publisher accepts events. */
     intake: HealthCheck;
   };
@@ -411,6 +417,8 @@ type Lifecycle = "running" | "closing" | "closed";
 const BUFFER_HEALTH_LIMIT = 90;
 const BLOCKED_RETRY_MS = 1_000;
 const SHIP_PAUSE_MAX_MS = 60_000;
+// A pending event older than this (or twice publishTimeout) makes the publisher unhealthy.
+const MIN_STALL_MS = 60_000;
 
 /**
  * Publishes domain events to RabbitMQ without blocking on the broker and
@@ -758,6 +766,7 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
   getHealth(): PublisherHealth {
     const stats = this.getStats();
     const buffer = stats.bufferStats;
+    const stallAfter = Math.max(2 * this.#config.publishTimeout, MIN_STALL_MS);
     const check = (ok: boolean, reason: string): HealthCheck => ok ? { ok } : { ok, reason };
     const checks: PublisherHealth["checks"] = {
       connection: check(
@@ -778,6 +787,14 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
       deadLetters: check(
         buffer.localDeadLetters === 0,
         `${buffer.localDeadLetters} dead letters wait locally for the broker`,
+      ),
+      delivery: check(
+        !this.#config.enableBackgroundProcessing || buffer.oldestEventAgeMs <= stallAfter,
+        `the oldest pending event has waited ${Math.round(buffer.oldestEventAgeMs / 1000)} s ` +
+          `(${buffer.size} pending); ` +
+          (stats.msSinceLastConfirm === undefined
+            ? "nothing confirmed since start"
+            : `last confirm ${Math.round(stats.msSinceLastConfirm / 1000)} s ago`),
       ),
       intake: check(this.#lifecycle === "running", `the publisher is ${this.#lifecycle}`),
     };
