@@ -723,6 +723,31 @@ export class KvStore implements PendingStore {
   }
 
   /**
+   * Pending and in-flight counts (disk included), for the dispatcher's hot path.
+   *
+   * @returns Pending events (in flight included) and those in flight.
+   *
+   * @example
+   * ```ts
+   * import { KvStore } from "@simplycaster/rabbitmq-publisher";
+   *
+   * const kv = await Deno.openKv(":memory:");
+   * const store = await KvStore.open({
+   *   path: "./data/events.kv",
+   *   kv,
+   *   limits: { maxEvents: 10, maxBytes: 100_000, overflow: "reject" },
+   *   memoryLimit: 10,
+   * });
+   * console.log(store.counts()); // { size: 0, inFlight: 0 }
+   * await store.close();
+   * kv.close();
+   * ```
+   */
+  counts(): { size: number; inFlight: number } {
+    return { size: this.#size, inFlight: this.#index.inFlight };
+  }
+
+  /**
    * A snapshot of the store; the counts cover the records on disk too.
    *
    * @returns Sizes, limits and counters.

@@ -251,6 +251,23 @@ export class MemoryStore implements PendingStore {
   }
 
   /**
+   * Pending and in-flight counts, for the dispatcher's hot path.
+   *
+   * @returns Pending events (in flight included) and those in flight.
+   *
+   * @example
+   * ```ts
+   * import { MemoryStore } from "@simplycaster/rabbitmq-publisher";
+   *
+   * const store = new MemoryStore({ maxEvents: 10, maxBytes: 10_000, overflow: "reject" });
+   * console.log(store.counts()); // { size: 0, inFlight: 0 }
+   * ```
+   */
+  counts(): { size: number; inFlight: number } {
+    return { size: this.#index.size, inFlight: this.#index.inFlight };
+  }
+
+  /**
    * A snapshot of the store.
    *
    * @returns Sizes, limits and counters.

@@ -294,6 +294,13 @@ export interface PendingStore {
    */
   nextReadyAt(): number | undefined;
   /**
+   * The two numbers the dispatcher reads on every pass, without building a
+   * full snapshot.
+   *
+   * @returns Pending events (in flight included) and those in flight.
+   */
+  counts(): { size: number; inFlight: number };
+  /**
    * A snapshot of sizes and counters.
    *
    * @returns The snapshot.
