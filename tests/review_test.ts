@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import {
   AmqpTransport,
+  type AsyncPublishConfig,
   createRabbitMQAsyncEventPublisher,
   type DomainEvent,
   encodeEvent,
@@ -63,6 +64,24 @@ function describe(publisher: RabbitMQAsyncEventPublisher): string {
 //    dispatcher never takes again.
 // ---------------------------------------------------------------------------
 
+/** A KV-backed publisher whose in-memory window (10) is smaller than the backlogs below. */
+function windowConfig(dir: string, publishTimeout: number): AsyncPublishConfig {
+  return {
+    maxBufferSize: 10, // the in-memory window of the KV store
+    batchSize: 10,
+    flushInterval: 5,
+    maxConcurrency: 4,
+    publishTimeout,
+    retry: { maxRetries: 5, baseDelay: 20, maxDelay: 50 },
+    circuitBreaker: { failureThreshold: 100, resetTimeout: 100 },
+    bufferConfig: {
+      enablePersistence: true,
+      persistentStoragePath: `${dir}/events.kv`,
+      flushBatchSize: 10,
+    },
+  };
+}
+
 Deno.test("the KV store drains a backlog larger than its window after the first batch fails", async () => {
   await withDir(async (dir) => {
     // Every event's first attempt is nacked, later attempts are confirmed.
@@ -73,20 +92,7 @@ Deno.test("the KV store drains a backlog larger than its window after the first 
     });
     const publisher = await createRabbitMQAsyncEventPublisher(
       { exchange: EXCHANGE },
-      {
-        maxBufferSize: 10, // the in-memory window of the KV store
-        batchSize: 10,
-        flushInterval: 5,
-        maxConcurrency: 4,
-        publishTimeout: 1_000,
-        retry: { maxRetries: 5, baseDelay: 20, maxDelay: 50 },
-        circuitBreaker: { failureThreshold: 100, resetTimeout: 100 },
-        bufferConfig: {
-          enablePersistence: true,
-          persistentStoragePath: `${dir}/events.kv`,
-          flushBatchSize: 10,
-        },
-      },
+      windowConfig(dir, 1_000),
       { transport: fake },
     );
     try {
@@ -116,20 +122,7 @@ Deno.test("the KV store resumes after a drop while its whole window was in fligh
     });
     const publisher = await createRabbitMQAsyncEventPublisher(
       { exchange: EXCHANGE },
-      {
-        maxBufferSize: 10,
-        batchSize: 10,
-        flushInterval: 5,
-        maxConcurrency: 4,
-        publishTimeout: 5_000,
-        retry: { maxRetries: 5, baseDelay: 20, maxDelay: 50 },
-        circuitBreaker: { failureThreshold: 100, resetTimeout: 100 },
-        bufferConfig: {
-          enablePersistence: true,
-          persistentStoragePath: `${dir}/events.kv`,
-          flushBatchSize: 10,
-        },
-      },
+      windowConfig(dir, 5_000),
       { transport: fake },
     );
     try {
