@@ -219,6 +219,10 @@ export interface HealthCheck {
  *     circuit: { ok: false, reason: "the circuit breaker is open; events are buffered until a probe succeeds" },
  *     buffer: { ok: true },
  *     deadLetters: { ok: true },
+ *     delivery: {
+ *       ok: false,
+ *       reason: "the oldest pending event has waited 95 s (1200 pending); last confirm 80 s ago",
+ *     },
  *     intake: { ok: true },
  *   },
  * };
