@@ -19,6 +19,7 @@ import { CircuitBreaker, type CircuitState, type CircuitStateChange } from "./ci
 import {
   type AsyncPublishConfig,
   maskCredentials,
+  maskUrl,
   type RabbitMQConfig,
   resolveAsyncPublishConfig,
   type ResolvedAsyncPublishConfig,
@@ -1360,17 +1361,13 @@ export async function createRabbitMQAsyncEventPublisher(
   if (!connected) {
     if (options.requireConnection) {
       await publisher.close({ timeoutMs: 0 });
-      throw new Error(`no RabbitMQ broker answered at ${rabbit.urls.map(maskUrlSafe).join(", ")}`);
+      throw new Error(`no RabbitMQ broker answered at ${rabbit.urls.map(maskUrl).join(", ")}`);
     }
     logger.warn("RabbitMQ is unreachable: starting in buffering mode, reconnecting");
   }
   const pending = store.stats().size;
   if (pending > 0) logger.info(`${pending} events pending from a previous run`);
   return publisher;
-}
-
-function maskUrlSafe(url: string): string {
-  return maskCredentials(url);
 }
 
 async function openStore(
