@@ -13,6 +13,7 @@ import {
   type PendingRecord,
   type PendingStore,
   type RabbitMQAsyncEventPublisher,
+  type StoreLimits,
 } from "../mod.ts";
 import { FakeTransport, planScript } from "./_fake_transport.ts";
 import { poll, sleep, until } from "./_wait.ts";
@@ -245,61 +246,61 @@ async function onDisk(path: string, id: string): Promise<{ pending: boolean; dea
   }
 }
 
-Deno.test("KvStore writes an evicted event's dead letter in the commit that drops it", async () => {
+/**
+ * Runs `check` against a publisher on a KV store whose broker never answers,
+ * so dead letters stay on disk where `onDisk()` can see them.
+ */
+async function withOfflineKvPublisher(
+  limits: StoreLimits,
+  config: AsyncPublishConfig,
+  check: (publisher: RabbitMQAsyncEventPublisher, store: KvStore, path: string) => Promise<void>,
+): Promise<void> {
   await withDir(async (dir) => {
     const path = `${dir}/events.kv`;
-    const store = await KvStore.open({
-      path,
-      limits: { maxEvents: 2, maxBytes: 1_000_000, overflow: "drop-oldest-lowest-priority" },
-      memoryLimit: 100,
-    });
+    const store = await KvStore.open({ path, limits, memoryLimit: 100 });
     const fake = new FakeTransport({ startConnected: false, reconnectDelayMs: undefined });
     const publisher = await createRabbitMQAsyncEventPublisher(
       { exchange: EXCHANGE },
-      { flushInterval: 5 },
+      { flushInterval: 5, ...config },
       { transport: fake, store },
     );
     try {
-      const victim = event("low");
-      await publisher.publish(victim);
-      await publisher.publish(event("low"));
-      await publisher.publish(event("normal")); // evicts `victim`
-      // Once publish() resolved, the eviction is on disk: as a dead letter, not as nothing.
-      assert.deepEqual(await onDisk(path, victim.id), { pending: false, dead: true });
-      const [letter] = await store.listDeadLetters();
-      assert.equal(letter.reason, "evicted");
+      await check(publisher, store, path);
     } finally {
       await publisher.close({ timeoutMs: 100 });
       await fake.close();
     }
   });
+}
+
+Deno.test("KvStore writes an evicted event's dead letter in the commit that drops it", async () => {
+  const limits: StoreLimits = {
+    maxEvents: 2,
+    maxBytes: 1_000_000,
+    overflow: "drop-oldest-lowest-priority",
+  };
+  await withOfflineKvPublisher(limits, {}, async (publisher, store, path) => {
+    const victim = event("low");
+    await publisher.publish(victim);
+    await publisher.publish(event("low"));
+    await publisher.publish(event("normal")); // evicts `victim`
+    // Once publish() resolved, the eviction is on disk: as a dead letter, not as nothing.
+    assert.deepEqual(await onDisk(path, victim.id), { pending: false, dead: true });
+    const [letter] = await store.listDeadLetters();
+    assert.equal(letter.reason, "evicted");
+  });
 });
 
 Deno.test("KvStore writes an expired event's dead letter in the commit that drops it", async () => {
-  await withDir(async (dir) => {
-    const path = `${dir}/events.kv`;
-    const store = await KvStore.open({
-      path,
-      limits: { maxEvents: 100, maxBytes: 1_000_000, overflow: "reject" },
-      memoryLimit: 100,
-    });
-    const fake = new FakeTransport({ startConnected: false, reconnectDelayMs: undefined });
-    const publisher = await createRabbitMQAsyncEventPublisher(
-      { exchange: EXCHANGE },
-      { flushInterval: 5, bufferConfig: { maxEventAge: 50, cleanupInterval: 100 } },
-      { transport: fake, store },
-    );
-    try {
-      const old = event();
-      await publisher.publish(old);
-      await until(() => publisher.getStats().deadLetteredEvents === 1, "the expiry", 5_000);
-      assert.deepEqual(await onDisk(path, old.id), { pending: false, dead: true });
-      const [letter] = await store.listDeadLetters();
-      assert.equal(letter.reason, "expired");
-    } finally {
-      await publisher.close({ timeoutMs: 100 });
-      await fake.close();
-    }
+  const limits: StoreLimits = { maxEvents: 100, maxBytes: 1_000_000, overflow: "reject" };
+  const config = { bufferConfig: { maxEventAge: 50, cleanupInterval: 100 } };
+  await withOfflineKvPublisher(limits, config, async (publisher, store, path) => {
+    const old = event();
+    await publisher.publish(old);
+    await until(() => publisher.getStats().deadLetteredEvents === 1, "the expiry", 5_000);
+    assert.deepEqual(await onDisk(path, old.id), { pending: false, dead: true });
+    const [letter] = await store.listDeadLetters();
+    assert.equal(letter.reason, "expired");
   });
 });
 
