@@ -108,6 +108,12 @@ export class AmqpTransport implements Transport {
   };
   readonly #listeners = new Set<(change: ConnectionStateChange) => void>();
   readonly #stop = new AbortController();
+  // Settles when close() is called: one listener for the transport's life,
+  // raced against each session's loss (a per-session listener would pile up
+  // on a flapping connection).
+  readonly #stopped: Promise<Error> = new Promise((resolve) => {
+    this.#stop.signal.addEventListener("abort", () => resolve(new Error("closed")), { once: true });
+  });
   #state: ConnectionState = "disconnected";
   #session: Session | undefined;
   #attempts = 0;
@@ -405,7 +411,7 @@ export class AmqpTransport implements Transport {
       this.#setState(session.client.blocked !== undefined ? "blocked" : "connected");
       logger.info(`RabbitMQ connected to ${this.#url}`);
       report(true);
-      const error = await Promise.race([session.lost, this.#aborted()]);
+      const error = await Promise.race([session.lost, this.#stopped]);
       if (this.#session === session) this.#session = undefined;
       const lostError = new TransportError(
         "connection-lost",
@@ -482,14 +488,6 @@ export class AmqpTransport implements Transport {
     const ceiling = Math.min(reconnectMaxDelay, reconnectBaseDelay * 2 ** Math.min(rounds - 1, 30));
     // Equal jitter: never less than half the ceiling, so a flapping broker is not hammered.
     return Math.round(ceiling / 2 + Math.random() * ceiling / 2);
-  }
-
-  #aborted(): Promise<Error> {
-    const signal = this.#stop.signal;
-    return new Promise((resolve) => {
-      if (signal.aborted) return resolve(new Error("closed"));
-      signal.addEventListener("abort", () => resolve(new Error("closed")), { once: true });
-    });
   }
 
   #setState(to: ConnectionState, error?: Error): void {
