@@ -1061,8 +1061,6 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
     const retry: PendingRecord[] = [];
     const dead: { record: PendingRecord; reason: DeadLetterReason; error: TransportError }[] = [];
     let brokerFailure: TransportError | undefined;
-    // Failed attempts that left the process: each is retried or dead-lettered.
-    let retriedOrDead = 0;
     for (let i = 0; i < batch.length; i++) {
       const record = batch[i];
       const outcome = outcomes[i];
@@ -1074,7 +1072,6 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
       this.#counters.failed++;
       if (error.sent) this.#counters.unknownOutcome++;
       else this.#counters.neverSent++;
-      if (error.sent) retriedOrDead++;
       const classification = classifyError(error);
       if (classification.retriable) brokerFailure ??= error;
       this.#recordError(error);
@@ -1093,6 +1090,8 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
       } else if (attempts >= this.#config.retry.maxRetries) {
         dead.push({ record: updated, reason: "max-retries", error });
       } else {
+        // A retry counts when an attempt was spent; a never-sent event simply goes again.
+        if (error.sent) this.#counters.retried++;
         updated.nextAttemptAt = error.sent
           ? now + backoffDelay(Math.max(1, attempts), this.#config.retry, this.#random)
           : error.kind === "blocked"
@@ -1103,7 +1102,6 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
     }
     if (brokerFailure !== undefined) this.#breaker.recordFailure(brokerFailure.message);
     else this.#breaker.recordSuccess();
-    this.#counters.retried += retriedOrDead - dead.filter(({ error }) => error.sent).length;
     for (const { seq } of confirmed) this.#waiters.get(seq)?.("confirmed");
     if (confirmed.length > 0) {
       // Counted first: RabbitMQ has them, whatever the store is still doing.
