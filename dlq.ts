@@ -31,19 +31,19 @@
  * @module
  */
 
+import { maskCredentials } from "./src/_mask.ts";
 import {
   type EnvReader,
-  maskCredentials,
   parseAsyncPublishConfig,
   parseRabbitMQConfig,
-} from "./src/config.ts";
-import { type DeadLetter, DeadLetterQueue } from "./src/dead_letter_queue.ts";
+} from "./src/config/config.ts";
+import { type DeadLetter, DeadLetterQueue } from "./src/dead_letters/queue.ts";
 import { StoreLockedError } from "./src/errors.ts";
-import { KvStore } from "./src/kv_store.ts";
-import type { PendingStore } from "./src/store.ts";
+import { KvStore } from "./src/store/kv/kv_store.ts";
+import type { PendingStore } from "./src/store/store.ts";
 
 // CliIo names this type, so it is re-exported to keep this module's documentation complete.
-export type { EnvReader } from "./src/config.ts";
+export type { EnvReader } from "./src/config/config.ts";
 
 /**
  * Where {@linkcode main} reads its configuration and writes its output.

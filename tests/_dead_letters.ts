@@ -12,7 +12,7 @@ import {
   type Logger,
   type PendingStore,
 } from "../mod.ts";
-import { DeadLetterQueue } from "../src/dead_letter_queue.ts";
+import { DeadLetterQueue } from "../src/dead_letters/queue.ts";
 
 /** A logger that drops everything: dead-lettering is what these tests expect. */
 export const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };

@@ -1,0 +1,275 @@
+// The in-memory ordered index of pending events shared by the stores: one
+// map per priority, each in arrival (seq) order, plus the set in flight.
+
+import { type EventPriority, PRIORITIES } from "../event.ts";
+import { BufferFullError } from "../errors.ts";
+import { emptyByPriority, type PendingRecord, type StoreLimits } from "./store.ts";
+
+/** Priority rank: 0 for high, 2 for low. */
+export function priorityRank(priority: EventPriority): number {
+  return PRIORITIES.indexOf(priority);
+}
+
+export class PendingIndex {
+  readonly #queues: Record<EventPriority, Map<number, PendingRecord>> = {
+    high: new Map(),
+    normal: new Map(),
+    low: new Map(),
+  };
+  readonly #inFlight = new Set<number>();
+  #bytes = 0;
+  // A binary min-heap of (nextAttemptAt, record), so that nextReadyAt() does
+  // not scan every pending record on each dispatcher pass. It is cleaned
+  // lazily: an entry counts while its record is held, not in flight, and
+  // still due at that time; insert() and release() push a fresh entry.
+  readonly #dueAt: number[] = [];
+  readonly #dueRecords: PendingRecord[] = [];
+
+  get size(): number {
+    return this.#queues.high.size + this.#queues.normal.size + this.#queues.low.size;
+  }
+
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  get inFlight(): number {
+    return this.#inFlight.size;
+  }
+
+  /** Inserts a record; callers insert in increasing `seq` within a priority. */
+  insert(record: PendingRecord): void {
+    this.#queues[record.priority].set(record.seq, record);
+    this.#bytes += record.bytes;
+    this.#pushDue(record);
+  }
+
+  has(record: PendingRecord): boolean {
+    return this.#queues[record.priority].has(record.seq);
+  }
+
+  delete(record: PendingRecord): boolean {
+    const queue = this.#queues[record.priority];
+    const stored = queue.get(record.seq);
+    if (stored === undefined) return false;
+    queue.delete(record.seq);
+    this.#inFlight.delete(record.seq);
+    this.#bytes -= stored.bytes;
+    return true;
+  }
+
+  /** Hands out up to `limit` ready records, most urgent first, marking them in flight. */
+  take(limit: number, now: number): PendingRecord[] {
+    const taken: PendingRecord[] = [];
+    for (const priority of PRIORITIES) this.takeFrom(priority, limit, now, taken);
+    return taken;
+  }
+
+  /** Like {@linkcode take} for one priority, appending to `taken` until it holds `limit`. */
+  takeFrom(priority: EventPriority, limit: number, now: number, taken: PendingRecord[]): void {
+    for (const record of this.#queues[priority].values()) {
+      if (taken.length >= limit) return;
+      if (this.#inFlight.has(record.seq) || record.nextAttemptAt > now) continue;
+      this.#inFlight.add(record.seq);
+      taken.push(record);
+    }
+  }
+
+  /** Records held of one priority. */
+  count(priority: EventPriority): number {
+    return this.#queues[priority].size;
+  }
+
+  /**
+   * Removes up to `max` records from the newest end of one priority, stopping
+   * at the first in flight, so that what stays is still a prefix in seq order.
+   *
+   * @returns The removed records, oldest first.
+   */
+  dropNewest(priority: EventPriority, max: number): PendingRecord[] {
+    const queue = this.#queues[priority];
+    const records = [...queue.values()];
+    let i = records.length;
+    while (i > 0 && records.length - i < max && !this.#inFlight.has(records[i - 1].seq)) i--;
+    const dropped = records.slice(i);
+    for (const record of dropped) this.delete(record);
+    return dropped;
+  }
+
+  /** Marks an in-flight record pending again, keeping its place in the order. */
+  release(record: PendingRecord): void {
+    const stored = this.#queues[record.priority].get(record.seq);
+    if (stored === undefined) return;
+    if (stored !== record) Object.assign(stored, record);
+    this.#inFlight.delete(record.seq);
+    this.#pushDue(stored);
+  }
+
+  /** The earliest `nextAttemptAt` among the records not in flight. */
+  nextReadyAt(): number | undefined {
+    const at = this.#dueAt;
+    const records = this.#dueRecords;
+    while (at.length > 0) {
+      const record = records[0];
+      const live = this.#queues[record.priority].get(record.seq) === record &&
+        !this.#inFlight.has(record.seq) && record.nextAttemptAt === at[0];
+      if (live) return at[0];
+      this.#popDue();
+    }
+    return undefined;
+  }
+
+  #pushDue(record: PendingRecord): void {
+    const at = this.#dueAt;
+    const records = this.#dueRecords;
+    // Entries of records taken or deleted since are dropped only when they
+    // reach the top; rebuilding now and then bounds them.
+    if (at.length > 2 * this.size + 1024) {
+      at.length = records.length = 0;
+      for (const priority of PRIORITIES) {
+        for (const held of this.#queues[priority].values()) {
+          if (held !== record && !this.#inFlight.has(held.seq)) this.#pushDue(held);
+        }
+      }
+    }
+    const value = record.nextAttemptAt;
+    let i = at.length;
+    at.push(value);
+    records.push(record);
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (at[parent] <= value) break;
+      at[i] = at[parent];
+      records[i] = records[parent];
+      i = parent;
+    }
+    at[i] = value;
+    records[i] = record;
+  }
+
+  #popDue(): void {
+    const at = this.#dueAt;
+    const records = this.#dueRecords;
+    const lastAt = at.pop()!;
+    const lastRecord = records.pop()!;
+    const n = at.length;
+    if (n === 0) return;
+    let i = 0;
+    while (true) {
+      let child = 2 * i + 1;
+      if (child >= n) break;
+      if (child + 1 < n && at[child + 1] < at[child]) child++;
+      if (at[child] >= lastAt) break;
+      at[i] = at[child];
+      records[i] = records[child];
+      i = child;
+    }
+    at[i] = lastAt;
+    records[i] = lastRecord;
+  }
+
+  /** The pending records (not in flight) accepted before `cutoff`. */
+  expired(cutoff: number): PendingRecord[] {
+    const found: PendingRecord[] = [];
+    for (const priority of PRIORITIES) {
+      for (const record of this.#queues[priority].values()) {
+        if (record.acceptedAt < cutoff && !this.#inFlight.has(record.seq)) found.push(record);
+      }
+    }
+    return found;
+  }
+
+  /**
+   * Chooses what to evict so that `count` more events and `bytes` more bytes
+   * fit: the oldest of the lowest priority first, never one in flight and
+   * never one more urgent than `rank`. Mutates nothing. `beyond` lists, per
+   * priority, older-first candidates not held here (a persistent store's
+   * records on disk), all newer than the ones held; they are considered after
+   * the held ones of their priority.
+   *
+   * @returns The records to evict, or `undefined` when no choice makes room.
+   */
+  planEviction(
+    limits: StoreLimits,
+    count: number,
+    bytes: number,
+    rank: number,
+    beyond?: Partial<Record<EventPriority, readonly PendingRecord[]>>,
+  ): PendingRecord[] | undefined {
+    let size = this.size + count;
+    let total = this.#bytes + bytes;
+    const victims: PendingRecord[] = [];
+    for (let r = PRIORITIES.length - 1; r >= rank; r--) {
+      const priority = PRIORITIES[r];
+      for (const queue of [this.#queues[priority].values(), beyond?.[priority] ?? []]) {
+        for (const record of queue) {
+          if (size <= limits.maxEvents && total <= limits.maxBytes) return victims;
+          if (this.#inFlight.has(record.seq)) continue;
+          victims.push(record);
+          size--;
+          total -= record.bytes;
+        }
+      }
+    }
+    return size <= limits.maxEvents && total <= limits.maxBytes ? victims : undefined;
+  }
+
+  byPriority(): Record<EventPriority, number> {
+    const counts = emptyByPriority();
+    for (const priority of PRIORITIES) counts[priority] = this.#queues[priority].size;
+    return counts;
+  }
+
+  oldestAcceptedAt(): number | undefined {
+    let oldest: number | undefined;
+    for (const priority of PRIORITIES) {
+      const first = this.#queues[priority].values().next();
+      // Within a priority, acceptance order is seq order, so the first is the oldest.
+      if (!first.done && (oldest === undefined || first.value.acceptedAt < oldest)) {
+        oldest = first.value.acceptedAt;
+      }
+    }
+    return oldest;
+  }
+}
+
+/**
+ * Decides whether a group of new events fits, and what to evict if the policy
+ * allows eviction. `size` and `bytes` are the store's totals, which may
+ * exceed what `index` holds; `beyond` adds eviction candidates not in `index`
+ * (see {@linkcode PendingIndex.planEviction}).
+ *
+ * @throws {BufferFullError} When the group does not fit and cannot be made to.
+ */
+export function admit(
+  index: PendingIndex,
+  limits: StoreLimits,
+  size: number,
+  bytes: number,
+  incoming: readonly { priority: EventPriority; bytes: number }[],
+  beyond?: Partial<Record<EventPriority, readonly PendingRecord[]>>,
+): PendingRecord[] {
+  let addBytes = 0;
+  let rank = PRIORITIES.length - 1;
+  for (const event of incoming) {
+    addBytes += event.bytes;
+    rank = Math.min(rank, priorityRank(event.priority));
+  }
+  if (size + incoming.length <= limits.maxEvents && bytes + addBytes <= limits.maxBytes) return [];
+  const full = new BufferFullError({
+    size,
+    maxSize: limits.maxEvents,
+    bytes,
+    maxBytes: limits.maxBytes,
+  });
+  if (limits.overflow === "reject") throw full;
+  const victims = index.planEviction(
+    limits,
+    incoming.length + size - index.size,
+    addBytes + bytes - index.bytes,
+    rank,
+    beyond,
+  );
+  if (victims === undefined) throw full;
+  return victims;
+}
