@@ -62,10 +62,44 @@ export interface PendingRecord extends NewRecord {
 }
 
 /**
+ * Every {@linkcode DeadLetterReason}, in one list, so code that must handle
+ * each reason (parsing a header, counting by reason) cannot miss one.
+ *
+ * - `max-retries`: its last retriable failure used up the attempts.
+ * - `unroutable`: returned under `mandatory`, no queue bound for its routing key.
+ * - `access-refused`: the user may not write to the exchange.
+ * - `precondition-failed`: the exchange exists with other arguments than ours.
+ * - `too-large`: bigger than the broker accepts.
+ * - `rejected`: invalid.
+ * - `expired`: older than `maxEventAge` before it was confirmed.
+ * - `evicted`: dropped by the overflow policy to make room.
+ *
+ * @example
+ * ```ts
+ * import { DEAD_LETTER_REASONS, type DeadLetterReason } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const isReason = (text: string): text is DeadLetterReason =>
+ *   (DEAD_LETTER_REASONS as readonly string[]).includes(text);
+ * console.log(isReason("expired"), isReason("lost")); // true false
+ * ```
+ */
+export const DEAD_LETTER_REASONS = [
+  "max-retries",
+  "unroutable",
+  "access-refused",
+  "precondition-failed",
+  "too-large",
+  "rejected",
+  "expired",
+  "evicted",
+] as const;
+
+/**
  * Why an event became a dead letter: `max-retries` after its last retriable
  * failure, `expired` past `maxEventAge`, `evicted` by the overflow policy,
  * `rejected` when invalid, and the others from what the broker answered (see
- * {@linkcode classifyError}).
+ * {@linkcode classifyError}). One of {@linkcode DEAD_LETTER_REASONS}, where
+ * each member is described.
  *
  * @example
  * ```ts
@@ -76,15 +110,7 @@ export interface PendingRecord extends NewRecord {
  * console.log(reason); // "unroutable"
  * ```
  */
-export type DeadLetterReason =
-  | "max-retries"
-  | "unroutable"
-  | "access-refused"
-  | "precondition-failed"
-  | "too-large"
-  | "rejected"
-  | "expired"
-  | "evicted";
+export type DeadLetterReason = typeof DEAD_LETTER_REASONS[number];
 
 /**
  * A dead letter: the pending record and why it failed for good.
