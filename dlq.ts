@@ -32,18 +32,15 @@
  */
 
 import { maskCredentials } from "./src/_mask.ts";
-import {
-  type EnvReader,
-  parseAsyncPublishConfig,
-  parseRabbitMQConfig,
-} from "./src/config/config.ts";
+import { parseAsyncPublishConfig, parseRabbitMQConfig } from "./src/config/env.ts";
+import type { EnvReader } from "./src/config/types.ts";
 import { type DeadLetter, DeadLetterQueue } from "./src/dead_letters/queue.ts";
 import { StoreLockedError } from "./src/errors.ts";
 import { KvStore } from "./src/store/kv/kv_store.ts";
 import type { PendingStore } from "./src/store/store.ts";
 
 // CliIo names this type, so it is re-exported to keep this module's documentation complete.
-export type { EnvReader } from "./src/config/config.ts";
+export type { EnvReader } from "./src/config/types.ts";
 
 /**
  * Where {@linkcode main} reads its configuration and writes its output.

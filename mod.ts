@@ -33,7 +33,10 @@
 
 export * from "./src/errors.ts";
 export * from "./src/event.ts";
-export * from "./src/config/config.ts";
+export * from "./src/config/types.ts";
+export * from "./src/config/defaults.ts";
+export * from "./src/config/env.ts";
+export * from "./src/config/resolve.ts";
 export * from "./src/logger.ts";
 export * from "./src/amqp/transport.ts";
 export * from "./src/amqp/amqp_transport.ts";

@@ -11,7 +11,7 @@
  * @module
  */
 
-import type { CircuitBreakerConfig } from "../config/config.ts";
+import type { CircuitBreakerConfig } from "../config/types.ts";
 
 /**
  * The state of a circuit: `closed` lets sends through, `open` stops them, and

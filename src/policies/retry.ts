@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { RetryConfig } from "../config/config.ts";
+import type { RetryConfig } from "../config/types.ts";
 
 /**
  * The longest delay before the next attempt, before jitter: `baseDelay *

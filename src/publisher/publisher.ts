@@ -21,14 +21,13 @@ import {
   type CircuitState,
   type CircuitStateChange,
 } from "../policies/circuit_breaker.ts";
-import {
-  type AsyncPublishConfig,
-  type RabbitMQConfig,
-  resolveAsyncPublishConfig,
-  type ResolvedAsyncPublishConfig,
-  type ResolvedRabbitMQConfig,
-  resolveRabbitMQConfig,
-} from "../config/config.ts";
+import { resolveAsyncPublishConfig, resolveRabbitMQConfig } from "../config/resolve.ts";
+import type {
+  AsyncPublishConfig,
+  RabbitMQConfig,
+  ResolvedAsyncPublishConfig,
+  ResolvedRabbitMQConfig,
+} from "../config/types.ts";
 import { deadLetterHeaders, DeadLetterQueue } from "../dead_letters/queue.ts";
 import { classifyError } from "../policies/error_classification.ts";
 import { EventValidationError, PublisherClosedError, type TransportError } from "../errors.ts";

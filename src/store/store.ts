@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { OverflowPolicy } from "../config/config.ts";
+import type { OverflowPolicy } from "../config/types.ts";
 import type { EncodedEvent, EventPriority } from "../event.ts";
 /**
  * An event as it is about to be stored.
