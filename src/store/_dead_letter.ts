@@ -6,7 +6,7 @@ import type { DeadLetterReason, DeadLetterRecord, PendingRecord } from "./store.
 
 // Error texts are capped so a dead letter of a large event still fits in one
 // Deno KV value (64 KiB) next to the event itself.
-const MAX_ERROR_CHARS = 1_024;
+export const MAX_ERROR_CHARS = 1_024;
 
 /** The dead letter of `record`, failed for good at `at` for `reason`. */
 export function toDeadLetter(

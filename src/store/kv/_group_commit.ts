@@ -1,0 +1,131 @@
+// The KV store's write queue and group commit: writes of concurrent calls
+// are gathered and committed together, in order, one commit at a time, in as
+// few atomic operations as Deno KV's mutation and byte limits allow. Each call
+// settles once all its writes are committed (or one failed); a barrier waits
+// for every write queued before it.
+
+import { KEY_BYTES, SEQ_KEY, toDisk } from "./_codec.ts";
+
+/** One write for a group commit. */
+export interface Write {
+  /** The key; `undefined` for a barrier that only waits for the writes before it. */
+  key?: Deno.KvKey;
+  /** The value to set; `undefined` deletes. */
+  value?: unknown;
+  /** An estimate of its size in an atomic operation. */
+  size: number;
+  committed?: () => void;
+  failed?: () => void;
+}
+
+/** The writes of one call: it settles when the last of them is committed or failed. */
+interface Job {
+  pending: number;
+  error?: unknown;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+// Deno KV refuses atomics of more than 1000 mutations or 819200 bytes.
+const MAX_MUTATIONS = 1000;
+const MAX_ATOMIC_BYTES = 800_000;
+
+export class GroupCommit {
+  readonly #kv: Deno.Kv;
+  readonly #seq: () => number;
+  #queue: (Write & { job: Job })[] = [];
+  #flushing: Promise<void> | undefined;
+  #commits = 0;
+
+  /**
+   * @param kv Where to commit.
+   * @param seq The highest `seq` handed out, written with every atomic.
+   */
+  constructor(kv: Deno.Kv, seq: () => number) {
+    this.#kv = kv;
+    this.#seq = seq;
+  }
+
+  /** Atomic commits made so far. */
+  get commits(): number {
+    return this.#commits;
+  }
+
+  /** Queues writes for the next group commit; resolves when all of them are committed. */
+  enqueue(writes: readonly Write[]): Promise<void> {
+    if (writes.length === 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const job: Job = { pending: writes.length, resolve, reject };
+      for (const write of writes) this.#queue.push({ ...write, job });
+      this.#flushing ??= this.#flush();
+    });
+  }
+
+  /** Resolves once every write queued before it is committed (or failed). */
+  barrier(): Promise<void> {
+    if (this.#flushing === undefined && this.#queue.length === 0) return Promise.resolve();
+    return this.enqueue([{ size: 0 }]).catch(() => {});
+  }
+
+  /** Resolves once nothing is being committed. */
+  async idle(): Promise<void> {
+    while (this.#flushing !== undefined) await this.#flushing;
+  }
+
+  async #flush(): Promise<void> {
+    // Let the add() calls of this tick join the group.
+    await Promise.resolve();
+    try {
+      while (this.#queue.length > 0) {
+        const group = this.#queue;
+        this.#queue = [];
+        await this.#commitGroup(group);
+      }
+    } finally {
+      this.#flushing = undefined;
+    }
+  }
+
+  /** Commits a group in as few atomics as the KV limits allow, in order. */
+  async #commitGroup(group: (Write & { job: Job })[]): Promise<void> {
+    let i = 0;
+    while (i < group.length) {
+      const start = i;
+      const atomic = this.#kv.atomic();
+      let mutations = 1;
+      let size = KEY_BYTES;
+      while (i < group.length && mutations < MAX_MUTATIONS) {
+        const write = group[i];
+        if (mutations > 1 && size + write.size > MAX_ATOMIC_BYTES) break;
+        i++;
+        if (write.key === undefined) continue;
+        if (write.value === undefined) atomic.delete(write.key);
+        else atomic.set(write.key, toDisk(write.value));
+        mutations++;
+        size += write.size;
+      }
+      atomic.set(SEQ_KEY, this.#seq());
+      try {
+        await atomic.commit();
+        this.#commits++;
+      } catch (error) {
+        for (let j = start; j < group.length; j++) {
+          group[j].failed?.();
+          settle(group[j].job, error);
+        }
+        return;
+      }
+      for (let j = start; j < i; j++) {
+        group[j].committed?.();
+        settle(group[j].job);
+      }
+    }
+  }
+}
+
+function settle(job: Job, error?: unknown): void {
+  if (error !== undefined && job.error === undefined) job.error = error;
+  if (--job.pending > 0) return;
+  if (job.error === undefined) job.resolve();
+  else job.reject(job.error);
+}
