@@ -20,12 +20,12 @@ interface Held {
 
 /** What a lease is taken with. */
 export interface LeaseOptions {
-  /** The store's path as given, for errors. */
+  /** The store's path as given. */
   path: string;
-  /** The store's canonical path (see {@linkcode canonicalPath}). */
-  identity: string;
-  /** How this process describes itself. */
-  owner: string;
+  /** Whether `path` names a file, so that its canonical form identifies the store here. */
+  resolvePath: boolean;
+  /** How this process describes itself. @default {"pid <Deno.pid> on <Deno.hostname()>"} */
+  owner?: string;
   /** How long the lease lasts without renewal, in ms. */
   ttlMs: number;
   now: () => number;
@@ -40,6 +40,9 @@ const openHere = new Set<string>();
 export class Lease {
   readonly #kv: Deno.Kv;
   readonly #options: LeaseOptions;
+  readonly #owner: string;
+  // The path as the file system resolves it: two spellings of one file are one store.
+  #identity: string;
   readonly #token = crypto.randomUUID();
   #stamp: string | null = null;
   #state: "held" | "lost" | "stopped" = "held";
@@ -49,6 +52,8 @@ export class Lease {
   private constructor(kv: Deno.Kv, options: LeaseOptions) {
     this.#kv = kv;
     this.#options = options;
+    this.#owner = options.owner ?? `pid ${Deno.pid} on ${hostname()}`;
+    this.#identity = options.path;
   }
 
   /**
@@ -58,6 +63,7 @@ export class Lease {
    */
   static async take(kv: Deno.Kv, options: LeaseOptions): Promise<Lease> {
     const lease = new Lease(kv, options);
+    if (options.resolvePath) lease.#identity = await canonicalPath(options.path);
     await lease.#acquire();
     return lease;
   }
@@ -86,13 +92,13 @@ export class Lease {
         }
       }
     } finally {
-      openHere.delete(this.#options.identity);
+      openHere.delete(this.#identity);
     }
   }
 
   #held(): Held {
     return {
-      owner: this.#options.owner,
+      owner: this.#owner,
       expiresAt: this.#options.now() + this.#options.ttlMs,
       token: this.#token,
       pid: Deno.pid,
@@ -101,7 +107,8 @@ export class Lease {
   }
 
   async #acquire(): Promise<void> {
-    const { path, identity, now } = this.#options;
+    const { path, now } = this.#options;
+    const identity = this.#identity;
     for (let attempt = 0; attempt < 5; attempt++) {
       const entry = await this.#kv.get<Held>(LEASE_KEY);
       const held = entry.value;
@@ -188,7 +195,7 @@ function processGone(pid: number): boolean {
 }
 
 /** The real path of `path`'s directory, joined with its file name. */
-export async function canonicalPath(path: string): Promise<string> {
+async function canonicalPath(path: string): Promise<string> {
   const slash = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
   const dir = slash >= 0 ? path.slice(0, slash) || "/" : ".";
   try {
@@ -198,7 +205,7 @@ export async function canonicalPath(path: string): Promise<string> {
   }
 }
 
-export function hostname(): string {
+function hostname(): string {
   try {
     return Deno.hostname();
   } catch {

@@ -34,7 +34,7 @@ import {
   toStoredRetry,
 } from "./_codec.ts";
 import { GroupCommit, type Write } from "./_group_commit.ts";
-import { canonicalPath, hostname, Lease } from "./_lease.ts";
+import { Lease } from "./_lease.ts";
 import { RecordWindow } from "./_window.ts";
 
 /**
@@ -93,16 +93,20 @@ export interface KvStoreOptions {
  * `memoryLimit` records are held in memory; the rest wait on disk and are
  * loaded in the order they are sent.
  *
- * @example
- * ```ts ignore
- * import { KvStore } from "@simplycaster/rabbitmq-publisher";
+ * The examples use Deno KV's `":memory:"` database; give a file path for a
+ * store that survives a restart.
  *
- * const store = await KvStore.open({
- *   path: "./data/events.kv",
- *   limits: { maxEvents: 100_000, maxBytes: 100_000_000, overflow: "reject" },
- *   memoryLimit: 10_000,
- * });
- * console.log(store.stats().size);
+ * @example
+ * ```ts
+ * import { encodeEvent, KvStore } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const limits = { maxEvents: 10, maxBytes: 100_000, overflow: "reject" as const };
+ * const store = await KvStore.open({ path: ":memory:", limits, memoryLimit: 10 });
+ * const event = { ...encodeEvent({ id: "evt-1", type: "t", data: {} }), exchange: "x", acceptedAt: 0 };
+ * await store.add([event]); // on disk now
+ * const batch = await store.take(10, Date.now());
+ * await store.remove(batch); // confirmed by RabbitMQ
+ * console.log(batch.map((r) => r.id), store.stats().size); // ["evt-1"] 0
  * await store.close();
  * ```
  */
@@ -184,14 +188,11 @@ export class KvStore implements PendingStore {
     try {
       store.#lease = await Lease.take(kv, {
         path,
-        identity: ownsKv ? await canonicalPath(path) : path,
-        owner: options.owner ?? `pid ${Deno.pid} on ${hostname()}`,
+        resolvePath: ownsKv,
+        owner: options.owner,
         ttlMs: leaseTtlMs,
         now: store.#now,
-        onLost: (holder) => {
-          store.#state = "lost";
-          store.#holder = holder;
-        },
+        onLost: (holder) => [store.#state, store.#holder] = ["lost", holder],
       });
       await store.#scan();
     } catch (error) {
@@ -601,18 +602,15 @@ export class KvStore implements PendingStore {
    * @throws {Error} When releasing the lease fails; the KV is closed all the same.
    *
    * @example
-   * ```ts ignore
+   * ```ts
    * import { KvStore } from "@simplycaster/rabbitmq-publisher";
    *
-   * const options = {
-   *   path: "./data/events.kv",
-   *   limits: { maxEvents: 1_000, maxBytes: 10_000_000, overflow: "reject" as const },
-   *   memoryLimit: 100,
-   * };
-   * const store = await KvStore.open(options);
-   * await store.close();
+   * const limits = { maxEvents: 10, maxBytes: 100_000, overflow: "reject" as const };
+   * const dir = await Deno.makeTempDir();
+   * await (await KvStore.open({ path: `${dir}/events.kv`, limits, memoryLimit: 10 })).close();
    * // The lease is released: another process (or this one) may open the store now.
-   * await (await KvStore.open(options)).close();
+   * await (await KvStore.open({ path: `${dir}/events.kv`, limits, memoryLimit: 10 })).close();
+   * await Deno.remove(dir, { recursive: true });
    * ```
    */
   async close(): Promise<void> {
