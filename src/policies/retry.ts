@@ -1,10 +1,9 @@
 /**
- * The retry schedule of failed sends: exponential backoff with full jitter,
- * and the rule that decides when an event has had its last attempt.
+ * The retry schedule of failed sends: exponential backoff with full jitter.
  *
  * `maxRetries` is the total number of delivery attempts; after the
  * `maxRetries`-th failed attempt the event becomes a dead letter with reason
- * `max-retries`.
+ * `max-retries` (the publisher's settle step applies that rule).
  *
  * @module
  */
@@ -79,30 +78,4 @@ export function backoffDelay(
   // outside [0, ceiling].
   const fraction = Math.min(1, Math.max(0, random()));
   return Math.floor(fraction * ceiling) || 0;
-}
-
-/**
- * Whether an event that failed with a retriable error gets another attempt.
- * `maxRetries` is the total number of delivery attempts; after the
- * `maxRetries`-th failed attempt the event becomes a dead letter with reason
- * `max-retries`.
- *
- * @param attempts The delivery attempts made so far, the failed one included.
- * @param options The resolved retry options (`maxRetries`).
- * @returns `true` while `attempts < maxRetries`.
- *
- * @example
- * ```ts
- * import { shouldRetry } from "@simplycaster/rabbitmq-publisher";
- *
- * const options = { maxRetries: 3, baseDelay: 1_000, maxDelay: 60_000, multiplier: 2 };
- * console.log(shouldRetry(2, options)); // true: a third attempt is allowed
- * console.log(shouldRetry(3, options)); // false: dead letter, reason "max-retries"
- * ```
- */
-export function shouldRetry(
-  attempts: number,
-  options: Pick<Required<RetryConfig>, "maxRetries">,
-): boolean {
-  return attempts < options.maxRetries;
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { backoffDelay, ceilingDelay, shouldRetry } from "../../src/policies/retry.ts";
+import { backoffDelay, ceilingDelay } from "../../src/policies/retry.ts";
 
 const options = { maxRetries: 5, baseDelay: 1_000, maxDelay: 60_000, multiplier: 2 };
 
@@ -63,13 +63,4 @@ Deno.test("backoffDelay() does not overflow for huge attempt numbers", () => {
 
 Deno.test("backoffDelay() throws RangeError when attempt is 0", () => {
   assert.throws(() => backoffDelay(0, options, () => 0.5), RangeError);
-});
-
-Deno.test("shouldRetry() allows attempts until maxRetries attempts have been made", () => {
-  const verdicts = [1, 2, 3, 4, 5, 6].map((attempts) => shouldRetry(attempts, options));
-  assert.deepEqual(verdicts, [true, true, true, true, false, false]);
-});
-
-Deno.test("shouldRetry() never retries when maxRetries is 1", () => {
-  assert.equal(shouldRetry(1, { maxRetries: 1 }), false);
 });

@@ -1,0 +1,93 @@
+// The publisher's housekeeping: the cleanup timer, the expiry of events older
+// than `maxEventAge`, and when to move local dead letters to the broker (the
+// move itself is `shipDeadLetters`). One run at a time; a run asked for while
+// one is going is not queued (the running one does the same work).
+
+import type { Transport } from "../amqp/transport.ts";
+import type { ResolvedAsyncPublishConfig } from "../config/types.ts";
+import { shipDeadLetters } from "../dead_letters/shipper.ts";
+import type { Logger } from "../logger.ts";
+import type { DeadLetterRecord, PendingStore } from "../store/store.ts";
+
+const SHIP_PAUSE_MAX_MS = 60_000;
+
+/** What housekeeping works on. */
+export interface HousekeepingParts {
+  /** `bufferConfig.cleanupInterval` and `maxEventAge`; `batchSize` and `publishTimeout` for the move. */
+  config: ResolvedAsyncPublishConfig;
+  store: PendingStore;
+  transport: Transport;
+  logger: Logger;
+  now: () => number;
+  deadLetterExchange: string;
+  /** Told of the events that expired (already dead letters in the store). */
+  onExpired: (letters: DeadLetterRecord[]) => void;
+  /** Told of a failed run. */
+  onError: (error: unknown) => void;
+}
+
+/** The cleanup timer and what it runs. */
+export class Housekeeping {
+  readonly #parts: HousekeepingParts;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #running: Promise<void> | undefined;
+  #shipPausedUntil = 0;
+
+  /** Starts the cleanup timer. */
+  constructor(parts: HousekeepingParts) {
+    this.#parts = parts;
+    this.#timer = setInterval(() => this.run(), parts.config.bufferConfig.cleanupInterval);
+  }
+
+  /** Starts a run unless one is going. Never rejects: failures go to `onError`. */
+  run(): void {
+    if (this.#running !== undefined) return;
+    this.#running = this.#housekeep()
+      .catch((error) => {
+        this.#parts.onError(error);
+        this.#parts.logger.error("buffer cleanup failed", error);
+      })
+      .finally(() => {
+        this.#running = undefined;
+      });
+  }
+
+  /** Stops the timer; a run in progress goes on (see `settled()`). */
+  stopTimer(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** Resolves when the run in progress, if any, is over. */
+  async settled(): Promise<void> {
+    await this.#running;
+  }
+
+  async #housekeep(): Promise<void> {
+    const { store, now, config } = this.#parts;
+    const expired = await store.expire(now() - config.bufferConfig.maxEventAge);
+    if (expired.length > 0) this.#parts.onExpired(expired);
+    await this.#ship();
+  }
+
+  async #ship(): Promise<void> {
+    const { now, config, deadLetterExchange, logger } = this.#parts;
+    // A broker that refused dead letters is not asked again at every reconnect:
+    // a refusal that closes the channel would fail healthy batches each time.
+    if (now() < this.#shipPausedUntil) return;
+    const { kept, error } = await shipDeadLetters({
+      store: this.#parts.store,
+      transport: this.#parts.transport,
+      exchange: deadLetterExchange,
+      batchSize: config.batchSize,
+      publishTimeout: config.publishTimeout,
+    });
+    if (kept === 0) return;
+    const pause = Math.min(config.bufferConfig.cleanupInterval, SHIP_PAUSE_MAX_MS);
+    this.#shipPausedUntil = now() + pause;
+    logger.warn(
+      `${kept} dead letters could not be moved to ${deadLetterExchange}; kept locally, ` +
+        `next try in ${Math.round(pause / 1000)} s` + (error ? ` (${error.message})` : ""),
+    );
+  }
+}

@@ -1,0 +1,49 @@
+// High-priority waiters: a high-priority `publish()` awaits the first outcome
+// of its event (confirmed, dead-lettered, or buffered), bounded by
+// `publishTimeout`. This file owns that map from store seq to caller.
+
+import type { DeadLetterReason, PendingRecord } from "../store/store.ts";
+import type { PublishReceipt, PublishStatus } from "./types.ts";
+
+type Settle = (status: PublishStatus, reason?: DeadLetterReason) => void;
+
+/** The high-priority `publish()` calls waiting for their event's first outcome. */
+export class Waiters {
+  readonly #timeoutMs: number;
+  readonly #bySeq = new Map<number, Settle>();
+
+  /** @param timeoutMs How long a caller waits before it is answered `buffered`. */
+  constructor(timeoutMs: number) {
+    this.#timeoutMs = timeoutMs;
+  }
+
+  /**
+   * The receipt of `record` once its first attempt settles: `confirmed`,
+   * `dead-lettered`, or `buffered` (failed and kept for a retry, or not
+   * settled within the timeout).
+   */
+  wait(record: PendingRecord): Promise<PublishReceipt> {
+    const { promise, resolve } = Promise.withResolvers<PublishReceipt>();
+    const timer = setTimeout(() => settle("buffered"), this.#timeoutMs);
+    const settle: Settle = (status, reason) => {
+      clearTimeout(timer);
+      this.#bySeq.delete(record.seq);
+      resolve(reason === undefined ? { id: record.id, status } : { id: record.id, status, reason });
+    };
+    this.#bySeq.set(record.seq, settle);
+    return promise;
+  }
+
+  /** Answers the caller waiting for the event `seq`, if any. */
+  settle(seq: number, status: PublishStatus, reason?: DeadLetterReason): void {
+    this.#bySeq.get(seq)?.(status, reason);
+  }
+
+  /**
+   * Answers every waiting caller with `buffered`: its event is safe in the
+   * store, and the broker will not confirm it any time soon.
+   */
+  releaseAll(): void {
+    for (const settle of this.#bySeq.values()) settle("buffered");
+  }
+}
