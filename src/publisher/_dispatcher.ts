@@ -130,11 +130,6 @@ export class Dispatcher {
       this.#mode !== "closed";
   }
 
-  /** Asks for a pass: something changed (events added, connection, circuit). */
-  wake(): void {
-    this.#pump();
-  }
-
   /** `count` high-priority events were accepted: the next pass sends at once. */
   expedite(count: number): void {
     this.#urgent += count;
@@ -145,7 +140,7 @@ export class Dispatcher {
     if (this.#mode === "idle") this.#enter("flushing", why);
     // In `closing`, a flush is due whenever the flush timer is not running.
     if (this.#mode === "closing") this.#stopFlushTimer();
-    this.#pump();
+    this.wake();
   }
 
   /** The connection came back (not merely unblocked): drain the backlog. */
@@ -164,7 +159,7 @@ export class Dispatcher {
   beginClose(): void {
     this.#enter("closing", "close() began");
     this.#stopFlushTimer();
-    this.#pump();
+    this.wake();
   }
 
   /** Sends nothing more and clears every timer. */
@@ -245,8 +240,12 @@ export class Dispatcher {
 
   // ---- passes ----
 
-  /** Schedules a pass; passes never overlap. */
-  #pump(): void {
+  /**
+   * Asks for a pass, because something changed (events added, connection,
+   * circuit, a batch settled). Passes never overlap: one asked for during a
+   * pass runs right after it.
+   */
+  wake(): void {
     this.#passRequests++;
     if (this.#pass !== undefined) return;
     const { promise, resolve } = Promise.withResolvers<void>();
@@ -324,7 +323,7 @@ export class Dispatcher {
       })
       .finally(() => {
         this.#batches.delete(dispatch);
-        this.#pump();
+        this.wake();
       });
     this.#batches.add(dispatch);
     this.#peakBatches = Math.max(this.#peakBatches, this.#batches.size);
