@@ -5,13 +5,18 @@ import assert from "node:assert/strict";
 import { AmqpTransport } from "../../mod.ts";
 import { sleep } from "../_wait.ts";
 
-/** Established TCP connections to the broker's port, as the system lists them. */
+/**
+ * Established TCP connections from this process to the broker's port, as the
+ * system lists them: other processes on the machine (parallel test runs) do
+ * not count.
+ */
 async function brokerConnections(): Promise<number> {
   const { stdout } = await new Deno.Command("ss", {
-    args: ["-Htn", "state", "established", "( dport = :5672 )"],
+    args: ["-Htnp", "state", "established", "( dport = :5672 )"],
     stdout: "piped",
   }).output();
-  return new TextDecoder().decode(stdout).split("\n").filter((line) => line.trim()).length;
+  const mine = `pid=${Deno.pid},`;
+  return new TextDecoder().decode(stdout).split("\n").filter((line) => line.includes(mine)).length;
 }
 
 Deno.test("AmqpTransport.close() during a connection attempt leaves no connection open", async () => {
@@ -27,7 +32,7 @@ Deno.test("AmqpTransport.close() during a connection attempt leaves no connectio
   const connected = await started;
   await sleep(500);
   const after = await brokerConnections();
-  // Connections of earlier tests may still be closing, never opening: at most as many.
+  // Connections of earlier tests in this process may still be closing, never opening.
   assert.ok(
     after <= before,
     `close() resolved, yet ${
