@@ -31,3 +31,23 @@ export function deadline<T>(promise: Promise<T>, ms: number, onTimeout: () => Er
 export function settleWithin<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
   return deadline(promise, ms, () => new Error("timeout")).catch(() => undefined);
 }
+
+/**
+ * Runs async jobs one at a time, in the order they were queued: each starts
+ * once the one before it has settled, whatever its outcome.
+ */
+export class Exclusive {
+  #tail: Promise<unknown> = Promise.resolve();
+
+  /** Queues `job`; settles like it. */
+  run<T>(job: () => Promise<T>): Promise<T> {
+    const result = this.#tail.then(job);
+    this.#tail = result.catch(() => {});
+    return result;
+  }
+
+  /** Resolves once every job queued so far has settled; never rejects. */
+  settled(): Promise<void> {
+    return this.#tail.then(() => {});
+  }
+}
