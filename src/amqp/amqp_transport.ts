@@ -6,10 +6,8 @@
  * @module
  */
 
-import { maskCredentials, maskUrl } from "../_mask.ts";
-import { type AMQPBaseClient, type AMQPChannel, AMQPClient } from "@cloudamqp/amqp-client";
-import { deadline, delay, settleWithin } from "../_async.ts";
-import { guardClient, treatNacksAsMultiple } from "./_workarounds.ts";
+import type { AMQPClient } from "@cloudamqp/amqp-client";
+import { delay } from "../_async.ts";
 import { TransportError } from "../errors.ts";
 import { type Logger, quietLogger } from "../logger.ts";
 import type {
@@ -19,6 +17,9 @@ import type {
   SendOutcome,
   Transport,
 } from "./transport.ts";
+import { ConfirmChannel } from "./_confirm_channel.ts";
+import { closeQuietly, connect, connectLoop, reconnectDelay } from "./_connection.ts";
+import { toError } from "./_errors.ts";
 
 /**
  * Options of {@linkcode AmqpTransport}.
@@ -61,17 +62,9 @@ export interface AmqpTransportOptions {
 
 interface Session {
   client: AMQPClient;
-  channel: AMQPChannel;
-  // message_id of returned (unroutable) messages whose confirm has not been seen yet
-  returned: Map<string, { code?: number; text?: string }>;
+  channel: ConfirmChannel;
   lost: Promise<Error>;
-  // Fails what is still unsettled in each send() on this session. A publish
-  // whose socket write was cut can leave its promise pending for good, so a
-  // lost session settles its sends itself rather than wait for the timeout.
-  unsettled: Set<(error: TransportError) => void>;
 }
-
-const RETURN_CODE_NO_ROUTE = 312;
 
 /**
  * A {@linkcode Transport} to RabbitMQ.
@@ -291,59 +284,7 @@ export class AmqpTransport implements Transport {
         failAll(messages, new TransportError("blocked", reason, { sent: false })),
       );
     }
-    const outcomes: (SendOutcome | undefined)[] = new Array(messages.length);
-    let pending = messages.length;
-    const { promise, resolve } = Promise.withResolvers<SendOutcome[]>();
-    const settle = (i: number, outcome: SendOutcome) => {
-      if (outcomes[i] !== undefined) return;
-      outcomes[i] = outcome;
-      if (--pending === 0) {
-        clearTimeout(timer);
-        session.unsettled.delete(failRest);
-        resolve(outcomes as SendOutcome[]);
-      }
-    };
-    const failRest = (error: TransportError) => {
-      for (let i = 0; i < messages.length; i++) settle(i, { ok: false, error });
-    };
-    session.unsettled.add(failRest);
-    const timer: ReturnType<typeof setTimeout> = setTimeout(() => {
-      failRest(
-        new TransportError("timeout", `no publisher confirm within ${timeoutMs} ms`, {
-          sent: true,
-        }),
-      );
-    }, timeoutMs);
-    for (let i = 0; i < messages.length; i++) {
-      const message = messages[i];
-      const properties = message.properties;
-      session.channel.basicPublish(
-        message.exchange,
-        message.routingKey,
-        message.body,
-        { ...properties, timestamp: new Date(properties.timestamp) },
-        true,
-      ).then(
-        () => {
-          const returned = session.returned.get(properties.messageId);
-          if (returned === undefined) return settle(i, { ok: true });
-          session.returned.delete(properties.messageId);
-          settle(i, {
-            ok: false,
-            error: new TransportError(
-              "unroutable",
-              `unroutable: exchange ${JSON.stringify(message.exchange)} has no queue bound for ` +
-                `routing key ${JSON.stringify(message.routingKey)} (${
-                  returned.text ?? "NO_ROUTE"
-                })`,
-              { code: returned.code ?? RETURN_CODE_NO_ROUTE, sent: true },
-            ),
-          });
-        },
-        (cause) => settle(i, { ok: false, error: toTransportError(cause) }),
-      );
-    }
-    return promise;
+    return session.channel.publish(messages, timeoutMs);
   }
 
   /**
@@ -373,34 +314,41 @@ export class AmqpTransport implements Transport {
 
   async #run(firstPass: (connected: boolean) => void): Promise<void> {
     const { urls, logger } = this.#options;
+    const signal = this.#stop.signal;
     let failuresInPass = 0;
     let reported = false;
     const report = (connected: boolean) => {
       if (!reported) firstPass(connected);
       reported = true;
     };
-    while (!this.#stop.signal.aborted) {
-      const url = urls[this.#urlIndex % urls.length];
-      this.#url = maskUrl(url);
-      this.#setState("connecting");
-      let session: Session;
-      try {
-        session = await this.#connect(url);
-      } catch (cause) {
-        if (this.#stop.signal.aborted) break;
-        this.#attempts++;
-        failuresInPass++;
-        this.#urlIndex++;
-        const error = toError(cause);
-        this.#setState("disconnected", error);
-        logger.warn(`RabbitMQ connection to ${this.#url} failed: ${error.message}`);
-        if (failuresInPass >= urls.length) report(false);
-        // Several URLs: the next one is tried at once, the backoff applies per full round.
-        if (this.#urlIndex % urls.length !== 0) continue;
-        await delay(this.#backoff(), this.#stop.signal);
-        continue;
-      }
-      if (this.#stop.signal.aborted) {
+    while (!signal.aborted) {
+      // After a loss, the same URL is tried first: it was good a moment ago.
+      const connected = await connectLoop(urls, this.#urlIndex, (url) => this.#connect(url), {
+        signal,
+        onAttempt: (url) => {
+          this.#url = url;
+          this.#setState("connecting");
+        },
+        onFailure: (url, error) => {
+          this.#attempts++;
+          failuresInPass++;
+          this.#setState("disconnected", error);
+          logger.warn(`RabbitMQ connection to ${url} failed: ${error.message}`);
+          if (failuresInPass >= urls.length) report(false);
+        },
+        onRoundFailed: async () => {
+          const { reconnectBaseDelay, reconnectMaxDelay } = this.#options;
+          await delay(
+            reconnectDelay(this.#attempts, urls.length, reconnectBaseDelay, reconnectMaxDelay),
+            signal,
+          );
+          return true;
+        },
+      });
+      if (connected === undefined) break;
+      const { value: session, index } = connected;
+      this.#urlIndex = index;
+      if (signal.aborted) {
         // close() came while this attempt was under way: it never saw the session.
         await closeQuietly(session.client);
         break;
@@ -413,81 +361,62 @@ export class AmqpTransport implements Transport {
       report(true);
       const error = await Promise.race([session.lost, this.#stopped]);
       if (this.#session === session) this.#session = undefined;
-      const lostError = new TransportError(
-        "connection-lost",
-        `connection lost before the confirm: ${error.message}`,
-        { sent: true, cause: error },
+      session.channel.failPending(
+        new TransportError(
+          "connection-lost",
+          `connection lost before the confirm: ${error.message}`,
+          {
+            sent: true,
+            cause: error,
+          },
+        ),
       );
-      for (const failRest of [...session.unsettled]) failRest(lostError);
       await closeQuietly(session.client);
-      if (this.#stop.signal.aborted) break;
-      logger.warn(`RabbitMQ connection to ${this.#url} lost: ${maskCredentials(error.message)}`);
+      if (signal.aborted) break;
+      logger.warn(`RabbitMQ connection to ${this.#url} lost: ${toError(error).message}`);
       this.#setState("disconnected", error);
-      // After a loss, the same URL is tried first: it was good a moment ago.
     }
     report(false);
   }
 
-  async #connect(url: string): Promise<Session> {
-    const { heartbeat, connectionName, connectTimeout, exchange, exchangeType, deadLetter } =
-      this.#options;
-    const target = new URL(url);
-    if (!target.searchParams.has("heartbeat")) {
-      target.searchParams.set("heartbeat", String(heartbeat));
-    }
-    if (!target.searchParams.has("name")) target.searchParams.set("name", connectionName);
-    const client = new AMQPClient(target.toString());
-    guardClient(client);
+  #connect(url: string): Promise<Session> {
+    const {
+      heartbeat,
+      connectionName,
+      connectTimeout,
+      exchange,
+      exchangeType,
+      deadLetter,
+      logger,
+    } = this.#options;
     const lost = Promise.withResolvers<Error>();
-    client.onerror = (error) => lost.resolve(toError(error));
-    client.ondisconnect = (error) => lost.resolve(toError(error ?? new Error("connection closed")));
-    client.onblocked = (reason) => {
-      this.#options.logger.warn(`RabbitMQ blocked publishing: ${reason}`);
-      this.#setState("blocked");
-    };
-    client.onunblocked = () => {
-      this.#options.logger.info("RabbitMQ unblocked publishing");
-      if (this.#state === "blocked") this.#setState("connected");
-    };
-    try {
-      const channel = await deadline(
-        (async () => {
-          await client.connect();
-          const channel = await client.channel();
-          await channel.confirmSelect();
-          treatNacksAsMultiple(channel);
-          await channel.exchangeDeclare(exchange, exchangeType, { durable: true });
-          if (deadLetter) {
-            await channel.exchangeDeclare(deadLetter.exchange, "fanout", { durable: true });
-            await channel.queueDeclare(deadLetter.queue, { durable: true });
-            await channel.queueBind(deadLetter.queue, deadLetter.exchange, "");
-          }
-          return channel;
-        })(),
-        connectTimeout,
-        () => new Error(`connection attempt timed out after ${connectTimeout} ms`),
-      );
-      const returned = new Map<string, { code?: number; text?: string }>();
-      channel.onReturn = (message) => {
-        const id = message.properties.messageId;
-        if (id !== undefined) {
-          returned.set(id, { code: message.replyCode, text: message.replyText });
-        }
+    const prepare = (client: AMQPClient) => {
+      client.onerror = (error) => lost.resolve(toError(error));
+      client.ondisconnect = (error) =>
+        lost.resolve(toError(error ?? new Error("connection closed")));
+      client.onblocked = (reason) => {
+        logger.warn(`RabbitMQ blocked publishing: ${reason}`);
+        this.#setState("blocked");
       };
-      channel.onerror = (reason) => lost.resolve(new Error(`channel closed: ${reason}`));
-      return { client, channel, returned, lost: lost.promise, unsettled: new Set() };
-    } catch (error) {
-      await closeQuietly(client);
-      throw error;
-    }
-  }
-
-  #backoff(): number {
-    const { reconnectBaseDelay, reconnectMaxDelay } = this.#options;
-    const rounds = Math.ceil(this.#attempts / this.#options.urls.length);
-    const ceiling = Math.min(reconnectMaxDelay, reconnectBaseDelay * 2 ** Math.min(rounds - 1, 30));
-    // Equal jitter: never less than half the ceiling, so a flapping broker is not hammered.
-    return Math.round(ceiling / 2 + Math.random() * ceiling / 2);
+      client.onunblocked = () => {
+        logger.info("RabbitMQ unblocked publishing");
+        if (this.#state === "blocked") this.#setState("connected");
+      };
+    };
+    return connect(url, { connectionName, heartbeat, connectTimeout, prepare }, async (client) => {
+      const confirm = await ConfirmChannel.open(
+        client,
+        (reason) => lost.resolve(new Error(`channel closed: ${reason}`)),
+      );
+      const channel = confirm.channel;
+      await channel.exchangeDeclare(exchange, exchangeType, { durable: true });
+      if (deadLetter) {
+        await channel.exchangeDeclare(deadLetter.exchange, "fanout", { durable: true });
+        await channel.queueDeclare(deadLetter.queue, { durable: true });
+        await channel.queueBind(deadLetter.queue, deadLetter.exchange, "");
+      }
+      return { client, channel: confirm, lost: lost.promise };
+    });
   }
 
   #setState(to: ConnectionState, error?: Error): void {
@@ -508,47 +437,4 @@ export class AmqpTransport implements Transport {
 
 function failAll(messages: readonly OutboundMessage[], error: TransportError): SendOutcome[] {
   return messages.map(() => ({ ok: false, error }));
-}
-
-function toError(cause: unknown): Error {
-  const error = cause instanceof Error ? cause : new Error(String(cause));
-  const message = maskCredentials(error.message);
-  if (message === error.message) return error;
-  return new Error(message, { cause: error.name });
-}
-
-const REPLY_CODE = /\((\d{3})\)\s*$/;
-
-function toTransportError(cause: unknown): TransportError {
-  const error = toError(cause);
-  const message = error.message;
-  if (message === "Message rejected") {
-    return new TransportError("nack", "the broker rejected the message (basic.nack)", {
-      sent: true,
-      cause: error,
-    });
-  }
-  if (/blocked/i.test(message)) {
-    return new TransportError("blocked", message, { sent: false, cause: error });
-  }
-  const code = REPLY_CODE.exec(message)?.[1];
-  if (code !== undefined) {
-    return new TransportError("closed-by-broker", message, {
-      code: Number(code),
-      sent: true,
-      cause: error,
-    });
-  }
-  return new TransportError("connection-lost", message, { sent: true, cause: error });
-}
-
-async function closeQuietly(client: AMQPBaseClient): Promise<void> {
-  if (client.closed) return;
-  try {
-    await settleWithin(client.close(), 2_000);
-  } catch {
-    // The socket is already gone; closing is best effort.
-  }
-  // A graceful close can hang on a stalled socket: make sure the socket is released.
-  (client as AMQPClient).socket?.destroy();
 }

@@ -11,6 +11,7 @@
  * @module
  */
 
+import { replyCodeIn } from "../amqp/_errors.ts";
 import {
   BufferFullError,
   EventValidationError,
@@ -185,24 +186,15 @@ export function classifyError(error: unknown): ErrorClassification {
   if (error instanceof TransportError) {
     const verdict = TRANSPORT_ERROR_KINDS[error.kind] ?? RETRIABLE;
     if (verdict !== "by-reply-code") return verdict;
-    return classifyReplyCode(error.code ?? replyCodeInMessage(error.message));
+    return classifyReplyCode(error.code ?? replyCodeIn(error.message));
   }
   if (error instanceof EventValidationError) return permanent("rejected");
   if (error instanceof PublishTimeoutError || error instanceof BufferFullError) return RETRIABLE;
-  if (error instanceof Error) return classifyReplyCode(replyCodeInMessage(error.message));
+  if (error instanceof Error) return classifyReplyCode(replyCodeIn(error.message));
   return RETRIABLE;
 }
 
 function classifyReplyCode(code: number | undefined): ErrorClassification {
   if (code === undefined) return RETRIABLE;
   return Object.hasOwn(AMQP_REPLY_CODES, code) ? AMQP_REPLY_CODES[code].classification : RETRIABLE;
-}
-
-// AMQP reply codes have three digits; the WebSocket close codes the client
-// reports the same way ("(1006)") have four and are not matched.
-const TRAILING_REPLY_CODE = /\((\d{3})\)\s*$/;
-
-function replyCodeInMessage(message: string): number | undefined {
-  const match = TRAILING_REPLY_CODE.exec(message);
-  return match ? Number(match[1]) : undefined;
 }

@@ -1,0 +1,130 @@
+// Connections to RabbitMQ: one attempt on one URL (the client's workarounds
+// applied, bounded in time, closed again when it fails), the loop over
+// several broker URLs, the backoff between rounds, and a quiet close. The
+// transport and the dead-letter queue both connect through here.
+
+import { type AMQPBaseClient, AMQPClient } from "@cloudamqp/amqp-client";
+import { deadline, settleWithin } from "../_async.ts";
+import { maskUrl } from "../_mask.ts";
+import { toError } from "./_errors.ts";
+import { guardClient } from "./_workarounds.ts";
+
+/** How {@linkcode connect} opens a connection. */
+export interface ConnectOptions {
+  /** The connection name shown in the management UI, unless the URL names one. */
+  connectionName: string;
+  /** The heartbeat in seconds, unless the URL sets one; when absent, the client's default. */
+  heartbeat?: number;
+  /** The longest wait for the connection and its `setup`, in ms. */
+  connectTimeout: number;
+  /** Attaches handlers (errors, blocked) to the client before it connects. */
+  prepare?: (client: AMQPClient) => void;
+}
+
+/**
+ * Connects to `url` and runs `setup` on the connection (channels, declares),
+ * both within `connectTimeout`. When either fails, the connection is closed
+ * again and the error rethrown.
+ */
+export async function connect<T>(
+  url: string,
+  options: ConnectOptions,
+  setup: (client: AMQPClient) => Promise<T>,
+): Promise<T> {
+  const { connectionName, heartbeat, connectTimeout, prepare } = options;
+  const target = new URL(url);
+  if (heartbeat !== undefined && !target.searchParams.has("heartbeat")) {
+    target.searchParams.set("heartbeat", String(heartbeat));
+  }
+  if (!target.searchParams.has("name")) target.searchParams.set("name", connectionName);
+  const client = new AMQPClient(target.toString());
+  guardClient(client);
+  prepare?.(client);
+  try {
+    return await deadline(
+      client.connect().then(() => setup(client)),
+      connectTimeout,
+      () => new Error(`connection attempt timed out after ${connectTimeout} ms`),
+    );
+  } catch (error) {
+    await closeQuietly(client);
+    throw error;
+  }
+}
+
+/** What {@linkcode connectLoop} reports, and asks, along the way. */
+export interface ConnectLoopHooks {
+  /** Ends the loop, between attempts or after the one under way. */
+  signal?: AbortSignal;
+  /** Before each attempt, with the URL (password masked). */
+  onAttempt?: (url: string) => void;
+  /** After each failed attempt, with the URL and the error (both masked). */
+  onFailure: (url: string, error: Error) => void;
+  /**
+   * After the attempt on the last URL of the list failed: resolves `true` to
+   * go round again from the first URL (after a backoff, say), `false` to stop.
+   */
+  onRoundFailed: () => Promise<boolean>;
+}
+
+/**
+ * Tries the URLs in list order from `start` until one connects. The next URL
+ * is tried at once; `onRoundFailed` is asked at the end of the list.
+ *
+ * @returns What `open` returned and the index of its URL, or `undefined` when
+ * the loop stopped (`signal`, or `onRoundFailed` said no). When the signal
+ * aborts after `open` succeeded, the caller gets the value and closes it.
+ */
+export async function connectLoop<T>(
+  urls: readonly string[],
+  start: number,
+  open: (url: string) => Promise<T>,
+  hooks: ConnectLoopHooks,
+): Promise<{ value: T; index: number } | undefined> {
+  const { signal, onAttempt, onFailure, onRoundFailed } = hooks;
+  let index = start % urls.length;
+  while (!signal?.aborted) {
+    const url = urls[index];
+    onAttempt?.(maskUrl(url));
+    try {
+      return { value: await open(url), index };
+    } catch (cause) {
+      if (signal?.aborted) break;
+      onFailure(maskUrl(url), toError(cause));
+    }
+    index = (index + 1) % urls.length;
+    if (index === 0 && !await onRoundFailed()) break;
+  }
+  return undefined;
+}
+
+/**
+ * The delay before the next round of connection attempts: exponential in the
+ * rounds failed so far (`attempts` over the URL count), capped at `maxDelay`,
+ * with equal jitter (never less than half the ceiling, so a flapping broker
+ * is not hammered).
+ */
+export function reconnectDelay(
+  attempts: number,
+  urlCount: number,
+  baseDelay: number,
+  maxDelay: number,
+): number {
+  const rounds = Math.ceil(attempts / urlCount);
+  const ceiling = Math.min(maxDelay, baseDelay * 2 ** Math.min(rounds - 1, 30));
+  return Math.round(ceiling / 2 + Math.random() * ceiling / 2);
+}
+
+/** Closes a connection, best effort and within 2 s; the socket is released either way. */
+export async function closeQuietly(client: AMQPBaseClient): Promise<void> {
+  // `closed` is also true while the handshake is still under way.
+  if (!client.closed) {
+    try {
+      await settleWithin(client.close(), 2_000);
+    } catch {
+      // The socket is already gone; closing is best effort.
+    }
+  }
+  // A graceful close can hang on a stalled socket: make sure the socket is released.
+  (client as AMQPClient).socket?.destroy();
+}
