@@ -34,7 +34,8 @@
 import { maskCredentials } from "./src/_mask.ts";
 import { parseAsyncPublishConfig, parseRabbitMQConfig } from "./src/config/env.ts";
 import type { EnvReader } from "./src/config/types.ts";
-import { type DeadLetter, DeadLetterQueue } from "./src/dead_letters/queue.ts";
+import type { DeadLetter } from "./src/dead_letters/dead_letter.ts";
+import { DeadLetterQueue } from "./src/dead_letters/queue.ts";
 import { StoreLockedError } from "./src/errors.ts";
 import { KvStore } from "./src/store/kv/kv_store.ts";
 import type { PendingStore } from "./src/store/store.ts";

@@ -46,6 +46,7 @@ export * from "./src/store/kv/kv_store.ts";
 export * from "./src/policies/retry.ts";
 export * from "./src/policies/error_classification.ts";
 export * from "./src/policies/circuit_breaker.ts";
+export * from "./src/dead_letters/dead_letter.ts";
 export * from "./src/dead_letters/queue.ts";
 export * from "./src/dead_letters/shipper.ts";
 export * from "./src/publisher/types.ts";

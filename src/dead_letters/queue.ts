@@ -10,118 +10,15 @@
  * @module
  */
 
-import { maskCredentials, maskUrl } from "../_mask.ts";
-import { type AMQPChannel, AMQPClient, type AMQPMessage } from "@cloudamqp/amqp-client";
-import { deadline } from "../_async.ts";
-import { guardClient, treatNacksAsMultiple } from "../amqp/_workarounds.ts";
+import { Exclusive } from "../_async.ts";
+import { toError } from "../amqp/_errors.ts";
 import { type Logger, quietLogger } from "../logger.ts";
-import type { DeadLetterReason, DeadLetterRecord, PendingStore } from "../store/store.ts";
+import type { PendingStore } from "../store/store.ts";
+import { BrokerQueue, CHUNK } from "./_broker_queue.ts";
+import type { DeadLetter } from "./dead_letter.ts";
+import { fromRecord } from "./_headers.ts";
 
-/**
- * The AMQP basic properties of a dead letter, as they are replayed (timestamp in ms).
- *
- * @example
- * ```ts
- * import type { DeadLetterProperties } from "@simplycaster/rabbitmq-publisher";
- *
- * const properties: DeadLetterProperties = {
- *   contentType: "application/json",
- *   deliveryMode: 2,
- *   messageId: "evt-1",
- *   type: "user.created",
- *   timestamp: Date.parse("2025-01-01T12:00:00Z"),
- *   headers: { "event-version": "1.0", "event-priority": "normal" },
- * };
- * ```
- */
-export interface DeadLetterProperties {
-  /** The MIME type of the body, `application/json` for events. */
-  contentType?: string;
-  /** The body's encoding, if any. */
-  contentEncoding?: string;
-  /** 2 for persistent messages. */
-  deliveryMode?: number;
-  /** The AMQP priority (0-9). */
-  priority?: number;
-  /** The correlation id. */
-  correlationId?: string;
-  /** The reply-to queue. */
-  replyTo?: string;
-  /** The per-message TTL, in ms, as a string. */
-  expiration?: string;
-  /** The message id: the event id. */
-  messageId?: string;
-  /** When the event happened, in ms since the epoch (second precision on the broker). */
-  timestamp?: number;
-  /** The event type. */
-  type?: string;
-  /** The user id. */
-  userId?: string;
-  /** The application id. */
-  appId?: string;
-  /** The event's own headers, without the dead-letter and error headers. */
-  headers: Record<string, unknown>;
-}
-
-/**
- * One dead letter, wherever it is held.
- *
- * @example
- * ```ts
- * import type { DeadLetter } from "@simplycaster/rabbitmq-publisher";
- *
- * const letter: DeadLetter = {
- *   id: "evt-1",
- *   type: "user.created",
- *   reason: "unroutable",
- *   attempts: 1,
- *   errorName: "TransportError",
- *   errorMessage: 'unroutable: exchange "domain-events" has no queue bound for routing key ' +
- *     '"user.created" (NO_ROUTE)',
- *   acceptedAt: Date.parse("2025-01-01T12:00:00Z"),
- *   firstFailureAt: Date.parse("2025-01-01T12:00:01Z"),
- *   lastFailureAt: Date.parse("2025-01-01T12:00:01Z"),
- *   deadLetteredAt: Date.parse("2025-01-01T12:00:01Z"),
- *   originalExchange: "domain-events",
- *   originalRoutingKey: "user.created",
- *   body: '{"id":"evt-1","type":"user.created","data":{"userId":7}}',
- *   properties: { contentType: "application/json", messageId: "evt-1", headers: {} },
- *   location: "broker",
- * };
- * ```
- */
-export interface DeadLetter {
-  /** The event id (`message_id`); selects the dead letter in `replay()` and `purge()`. */
-  id: string;
-  /** The event type. */
-  type: string;
-  /** Why it is a dead letter; `"unknown"` for a broker message without the reason header. */
-  reason: DeadLetterReason | "unknown";
-  /** Delivery attempts made before it became a dead letter. */
-  attempts: number;
-  /** The class of the last error, for example `TransportError`. */
-  errorName?: string;
-  /** The message of the last error (credentials masked). */
-  errorMessage?: string;
-  /** When the publisher accepted the event (ms since the epoch). */
-  acceptedAt?: number;
-  /** When the first failed attempt ended (ms since the epoch). */
-  firstFailureAt?: number;
-  /** When the last failed attempt ended (ms since the epoch). */
-  lastFailureAt?: number;
-  /** When it became a dead letter (ms since the epoch). */
-  deadLetteredAt: number;
-  /** The exchange the event was published to; replay sends it there. */
-  originalExchange: string;
-  /** The routing key it was published with; replay uses it again. */
-  originalRoutingKey: string;
-  /** The message body (JSON text for events). */
-  body: string;
-  /** The message properties, with the event's own headers only. */
-  properties: DeadLetterProperties;
-  /** Where it is held: in the local store, or in the broker's dead-letter queue. */
-  location: "local" | "broker";
-}
+export { deadLetterHeaders } from "./_headers.ts";
 
 /**
  * Options of {@linkcode DeadLetterQueue}.
@@ -233,92 +130,9 @@ export interface ReplayResult {
   failed: { id: string; error: string }[];
 }
 
-// What the publisher adds to a dead letter's headers (see `deadLetterHeaders`
-// below), and what RabbitMQ adds when it dead-letters by itself:
-// none of it goes back to the original exchange on replay.
-const HEADER = {
-  reason: "x-dead-letter-reason",
-  attempts: "x-retry-count",
-  exchange: "x-original-exchange",
-  routingKey: "x-original-routing-key",
-  deadLetteredAt: "x-dead-lettered-at",
-  acceptedAt: "x-accepted-at",
-  errorName: "x-error-name",
-  errorMessage: "x-error-message",
-  firstFailureAt: "x-first-failure-at",
-  lastFailureAt: "x-last-failure-at",
-} as const;
-/**
- * The headers a dead letter carries on the broker, besides the event's own:
- * why it failed, how often, when, and where it was going.
- *
- * @param letter The dead letter.
- * @returns The headers, named as in the README's dead-letter table.
- * @throws {RangeError} When `deadLetteredAt` or `acceptedAt` is not a valid
- * time (from `Date.prototype.toISOString`).
- *
- * @example
- * ```ts
- * import { deadLetterHeaders } from "@simplycaster/rabbitmq-publisher";
- *
- * const headers = deadLetterHeaders({
- *   id: "evt-1", type: "user.created", priority: "normal", routingKey: "user.created",
- *   body: "{}", bytes: 2, exchange: "domain-events", acceptedAt: 0, seq: 1, attempts: 1,
- *   nextAttemptAt: 0, reason: "unroutable", deadLetteredAt: 0,
- *   properties: {
- *     contentType: "application/json", deliveryMode: 2, messageId: "evt-1",
- *     type: "user.created", timestamp: 0, headers: {},
- *   },
- * });
- * console.log(headers["x-dead-letter-reason"]); // "unroutable"
- * ```
- */
-export function deadLetterHeaders(letter: DeadLetterRecord): Record<string, string | number> {
-  const headers: Record<string, string | number> = {
-    [HEADER.reason]: letter.reason,
-    [HEADER.attempts]: letter.attempts,
-    [HEADER.exchange]: letter.exchange,
-    [HEADER.routingKey]: letter.routingKey,
-    [HEADER.deadLetteredAt]: new Date(letter.deadLetteredAt).toISOString(),
-    [HEADER.acceptedAt]: new Date(letter.acceptedAt).toISOString(),
-  };
-  if (letter.errorName) headers[HEADER.errorName] = letter.errorName;
-  if (letter.errorMessage) headers[HEADER.errorMessage] = letter.errorMessage;
-  if (letter.firstFailureAt) {
-    headers[HEADER.firstFailureAt] = new Date(letter.firstFailureAt).toISOString();
-  }
-  if (letter.lastFailureAt) {
-    headers[HEADER.lastFailureAt] = new Date(letter.lastFailureAt).toISOString();
-  }
-  return headers;
-}
-
-const DEAD_LETTER_HEADERS: ReadonlySet<string> = new Set(Object.values(HEADER));
-const BROKER_DEATH_HEADER = /^x-(death|first-death-|last-death-)/;
-const REASONS: readonly string[] = [
-  "max-retries",
-  "unroutable",
-  "access-refused",
-  "precondition-failed",
-  "too-large",
-  "rejected",
-  "expired",
-  "evicted",
-] satisfies DeadLetterReason[];
-
-// At most this many broker messages are read (and held unacknowledged) before
-// they are handled, so a queue of any depth is worked through in bounded memory.
-const CHUNK = 100;
-const NOT_FOUND = 404;
-
 interface LocalEntry {
   letter: DeadLetter;
   seq: number;
-}
-
-interface BrokerEntry {
-  letter: DeadLetter;
-  deliveryTag: number;
 }
 
 /**
@@ -341,14 +155,11 @@ interface BrokerEntry {
  * ```
  */
 export class DeadLetterQueue implements AsyncDisposable {
-  readonly #urls: readonly string[];
-  readonly #queue: string;
+  readonly #broker: BrokerQueue;
   readonly #store: PendingStore | undefined;
   readonly #publishTimeout: number;
   readonly #logger: Logger;
-  #client: AMQPClient | undefined;
-  #connecting: Promise<AMQPClient> | undefined;
-  #exclusive: Promise<unknown> = Promise.resolve();
+  readonly #exclusive = new Exclusive();
   #closed = false;
 
   /**
@@ -387,8 +198,7 @@ export class DeadLetterQueue implements AsyncDisposable {
     if (!Number.isFinite(publishTimeout) || publishTimeout <= 0) {
       throw new RangeError(`'publishTimeout' must be a positive number: got ${publishTimeout}`);
     }
-    this.#urls = [...urls];
-    this.#queue = queue;
+    this.#broker = new BrokerQueue([...urls], queue, logger);
     this.#store = store;
     this.#publishTimeout = publishTimeout;
     this.#logger = logger;
@@ -422,7 +232,7 @@ export class DeadLetterQueue implements AsyncDisposable {
     return this.#exclusively(async () => {
       const found = (await this.#localEntries(limit)).map((entry) => entry.letter);
       if (found.length < limit) {
-        await this.#scanBroker(limit - found.length, (chunk) => {
+        await this.#broker.scan(limit - found.length, (chunk) => {
           for (const entry of chunk) found.push(entry.letter);
           return Promise.resolve();
         });
@@ -450,7 +260,7 @@ export class DeadLetterQueue implements AsyncDisposable {
   count(): Promise<DeadLetterCount> {
     return this.#exclusively(async () => {
       const local = this.#store?.stats().deadLetters ?? 0;
-      const broker = await this.#brokerDepth();
+      const broker = await this.#broker.depth();
       return { local, broker, total: local + broker };
     });
   }
@@ -492,24 +302,22 @@ export class DeadLetterQueue implements AsyncDisposable {
     return this.#exclusively(async () => {
       const result: ReplayResult = { replayed: [], failed: [] };
       const local = await this.#localEntries(Infinity);
-      const total = local.length + await this.#brokerDepth();
+      const total = local.length + await this.#broker.depth();
       let done = 0;
-      const client = await this.#connect();
-      const publisher = new ReplayPublisher(client, this.#publishTimeout);
-      try {
+      await this.#broker.republishing(this.#publishTimeout, async (republish) => {
         for (let i = 0; i < local.length; i += CHUNK) {
           const chunk = local.slice(i, i + CHUNK);
           const chosen = chunk.filter((entry) => selected?.has(entry.letter.id) ?? true);
-          const errors = await publisher.publish(chosen.map((entry) => entry.letter));
+          const errors = await republish(chosen.map((entry) => entry.letter));
           const confirmed = chosen.filter((_, j) => errors[j] === undefined);
           await this.#store!.removeDeadLetters(confirmed.map((entry) => entry.seq));
           record(result, chosen, errors);
           done += chunk.length;
           onProgress?.(done, total);
         }
-        await this.#scanBroker(total - local.length, async (chunk, channel) => {
+        await this.#broker.scan(total - local.length, async (chunk, channel) => {
           const chosen = chunk.filter((entry) => selected?.has(entry.letter.id) ?? true);
-          const errors = await publisher.publish(chosen.map((entry) => entry.letter));
+          const errors = await republish(chosen.map((entry) => entry.letter));
           for (let j = 0; j < chosen.length; j++) {
             if (errors[j] === undefined) await channel.basicAck(chosen[j].deliveryTag);
           }
@@ -517,9 +325,7 @@ export class DeadLetterQueue implements AsyncDisposable {
           done += chunk.length;
           onProgress?.(done, Math.max(total, done));
         });
-      } finally {
-        await publisher.close();
-      }
+      });
       if (selected !== undefined) {
         const seen = new Set([...result.replayed, ...result.failed.map((f) => f.id)]);
         for (const id of selected) {
@@ -557,13 +363,9 @@ export class DeadLetterQueue implements AsyncDisposable {
       // The broker goes first: when it fails, nothing at all is deleted.
       let broker = 0;
       if (selected === undefined) {
-        broker = await this.#onChannel(async (channel) => {
-          if (!await queueExists(channel, this.#queue)) return 0;
-          const { messageCount } = await channel.queuePurge(this.#queue);
-          return messageCount;
-        });
+        broker = await this.#broker.purge();
       } else {
-        await this.#scanBroker(await this.#brokerDepth(), async (chunk, channel) => {
+        await this.#broker.scan(await this.#broker.depth(), async (chunk, channel) => {
           for (const entry of chunk) {
             if (!selected.has(entry.letter.id)) continue;
             await channel.basicAck(entry.deliveryTag);
@@ -599,12 +401,8 @@ export class DeadLetterQueue implements AsyncDisposable {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#exclusive.catch(() => {});
-    const client = this.#client ?? await this.#connecting?.catch(() => undefined);
-    this.#client = undefined;
-    if (client !== undefined && !client.closed) {
-      await client.close().catch(() => {});
-    }
+    await this.#exclusive.settled();
+    await this.#broker.close();
   }
 
   /**
@@ -629,199 +427,15 @@ export class DeadLetterQueue implements AsyncDisposable {
 
   #exclusively<T>(fn: () => Promise<T>): Promise<T> {
     if (this.#closed) return Promise.reject(new Error("the dead-letter queue handle is closed"));
-    const run = this.#exclusive.then(fn).catch((error: unknown) => {
-      throw maskError(error);
+    return this.#exclusive.run(fn).catch((error: unknown) => {
+      throw toError(error);
     });
-    this.#exclusive = run.catch(() => {});
-    return run;
   }
 
   async #localEntries(limit: number): Promise<LocalEntry[]> {
     if (this.#store === undefined || limit <= 0) return [];
     const records = await this.#store.listDeadLetters(limit);
     return records.map((record) => ({ letter: fromRecord(record), seq: record.seq }));
-  }
-
-  #brokerDepth(): Promise<number> {
-    return this.#onChannel(async (channel) => {
-      const ok = await declarePassively(channel, this.#queue);
-      return ok?.messageCount ?? 0;
-    });
-  }
-
-  /**
-   * Reads up to `max` messages of the broker queue without acknowledging
-   * them, hands them to `handle` a chunk at a time (which may ack some), then
-   * closes the channel so that RabbitMQ puts every unacknowledged one back in
-   * place. Reading stops at `max`, so messages requeued by others or
-   * arriving meanwhile are not read twice.
-   */
-  async #scanBroker(
-    max: number,
-    handle: (chunk: BrokerEntry[], channel: AMQPChannel) => Promise<void>,
-  ): Promise<void> {
-    if (max <= 0) return;
-    await this.#onChannel(async (channel) => {
-      if (!await queueExists(channel, this.#queue)) return;
-      let read = 0;
-      let empty = false;
-      while (read < max && !empty) {
-        const chunk: BrokerEntry[] = [];
-        while (chunk.length < CHUNK && read < max) {
-          const message = await channel.basicGet(this.#queue, { noAck: false });
-          if (message === null) {
-            empty = true;
-            break;
-          }
-          read++;
-          chunk.push({ letter: fromMessage(message), deliveryTag: message.deliveryTag });
-        }
-        if (chunk.length > 0) await handle(chunk, channel);
-      }
-    });
-  }
-
-  async #onChannel<T>(fn: (channel: AMQPChannel) => Promise<T>): Promise<T> {
-    const client = await this.#connect();
-    const channel = await client.channel();
-    // A passive declare of a missing queue closes the channel; that is an answer, not an error.
-    channel.onerror = () => {};
-    try {
-      return await fn(channel);
-    } finally {
-      if (!channel.closed) await channel.close().catch(() => {});
-    }
-  }
-
-  #connect(): Promise<AMQPClient> {
-    if (this.#client !== undefined && !this.#client.closed) return Promise.resolve(this.#client);
-    this.#connecting ??= this.#open().finally(() => this.#connecting = undefined);
-    return this.#connecting;
-  }
-
-  async #open(): Promise<AMQPClient> {
-    const failures: string[] = [];
-    for (const url of this.#urls) {
-      const target = new URL(url);
-      if (!target.searchParams.has("name")) {
-        target.searchParams.set("name", "rabbitmq-publisher-dlq");
-      }
-      const client = new AMQPClient(target.toString());
-      guardClient(client);
-      client.onerror = (error) => {
-        this.#logger.warn(`dead-letter queue connection closed: ${maskCredentials(error.message)}`);
-      };
-      try {
-        await deadline(
-          client.connect(),
-          10_000,
-          () => new Error("connection attempt timed out after 10000 ms"),
-        );
-        this.#client = client;
-        this.#logger.info(`dead-letter queue connected to ${maskUrl(url)}`);
-        return client;
-      } catch (error) {
-        client.socket?.destroy();
-        failures.push(`${maskUrl(url)}: ${maskCredentials(errorMessage(error))}`);
-      }
-    }
-    throw new Error(`no RabbitMQ broker answered: ${failures.join("; ")}`);
-  }
-}
-
-/**
- * Publishes dead letters back to their original exchanges on a confirm
- * channel with `mandatory`, reopening the channel when the broker closes it
- * (for example for an exchange that no longer exists).
- */
-class ReplayPublisher {
-  readonly #client: AMQPClient;
-  readonly #timeoutMs: number;
-  #channel: AMQPChannel | undefined;
-  // message id -> why the broker returned it; set before the confirm arrives
-  readonly #returned = new Map<string, string>();
-
-  constructor(client: AMQPClient, timeoutMs: number) {
-    this.#client = client;
-    this.#timeoutMs = timeoutMs;
-  }
-
-  /** Publishes each letter; resolves to `undefined` (confirmed) or an error text per letter. */
-  async publish(letters: readonly DeadLetter[]): Promise<(string | undefined)[]> {
-    const errors: (string | undefined)[] = new Array(letters.length).fill(undefined);
-    let pending = letters.map((_, i) => i);
-    // Returns are matched by message id, so one wave never holds the same id twice.
-    while (pending.length > 0) {
-      const wave: number[] = [];
-      const later: number[] = [];
-      const ids = new Set<string>();
-      for (const i of pending) {
-        const key = letters[i].properties.messageId ?? "";
-        if (ids.has(key)) later.push(i);
-        else ids.add(key), wave.push(i);
-      }
-      const channel = await this.#open();
-      await Promise.all(wave.map(async (i) => {
-        errors[i] = await this.#publishOne(channel, letters[i]);
-      }));
-      pending = later;
-    }
-    return errors;
-  }
-
-  async close(): Promise<void> {
-    const channel = this.#channel;
-    this.#channel = undefined;
-    if (channel !== undefined && !channel.closed) await channel.close().catch(() => {});
-  }
-
-  async #publishOne(channel: AMQPChannel, letter: DeadLetter): Promise<string | undefined> {
-    const key = letter.properties.messageId ?? "";
-    const { timestamp, ...properties } = letter.properties;
-    const sent = channel.basicPublish(
-      letter.originalExchange,
-      letter.originalRoutingKey,
-      letter.body,
-      {
-        ...properties,
-        headers: properties.headers as Record<string, string>,
-        timestamp: timestamp === undefined ? undefined : new Date(timestamp),
-      },
-      true,
-    );
-    try {
-      await deadline(
-        sent,
-        this.#timeoutMs,
-        () => new Error(`no publisher confirm within ${this.#timeoutMs} ms`),
-      );
-    } catch (error) {
-      sent.catch(() => {}); // settles when the channel closes; the outcome is already reported
-      this.#returned.delete(key);
-      return maskCredentials(errorMessage(error));
-    }
-    const returned = this.#returned.get(key);
-    if (returned === undefined) return undefined;
-    this.#returned.delete(key);
-    return returned;
-  }
-
-  async #open(): Promise<AMQPChannel> {
-    if (this.#channel !== undefined && !this.#channel.closed) return this.#channel;
-    const channel = await this.#client.channel();
-    channel.onerror = () => {}; // each pending publish reports the closing reason itself
-    await channel.confirmSelect();
-    treatNacksAsMultiple(channel);
-    channel.onReturn = (message) => {
-      this.#returned.set(
-        message.properties.messageId ?? "",
-        `unroutable: exchange ${JSON.stringify(message.exchange)} has no queue bound for ` +
-          `routing key ${JSON.stringify(message.routingKey)} ` +
-          `(${message.replyText ?? "NO_ROUTE"})`,
-      );
-    };
-    this.#channel = channel;
-    return channel;
   }
 }
 
@@ -835,112 +449,4 @@ function record(
     if (error === undefined) result.replayed.push(letter.id);
     else result.failed.push({ id: letter.id, error });
   });
-}
-
-/** A passive declare: the queue's counts, or `undefined` when it does not exist. */
-async function declarePassively(
-  channel: AMQPChannel,
-  queue: string,
-): Promise<{ messageCount: number } | undefined> {
-  try {
-    return await channel.queueDeclare(queue, { passive: true });
-  } catch (error) {
-    if (errorMessage(error).includes(`(${NOT_FOUND})`) || /NOT_FOUND/.test(errorMessage(error))) {
-      return undefined;
-    }
-    throw error;
-  }
-}
-
-/** Whether the queue exists; when it does not, the broker has closed `channel`. */
-async function queueExists(channel: AMQPChannel, queue: string): Promise<boolean> {
-  return await declarePassively(channel, queue) !== undefined;
-}
-
-function fromRecord(record: DeadLetterRecord): DeadLetter {
-  const letter: DeadLetter = {
-    id: record.id,
-    type: record.type,
-    reason: record.reason,
-    attempts: record.attempts,
-    acceptedAt: record.acceptedAt,
-    deadLetteredAt: record.deadLetteredAt,
-    originalExchange: record.exchange,
-    originalRoutingKey: record.routingKey,
-    body: record.body,
-    properties: { ...record.properties, headers: ownHeaders(record.properties.headers) },
-    location: "local",
-  };
-  if (record.errorName !== undefined) letter.errorName = record.errorName;
-  if (record.errorMessage !== undefined) letter.errorMessage = record.errorMessage;
-  if (record.firstFailureAt !== undefined) letter.firstFailureAt = record.firstFailureAt;
-  if (record.lastFailureAt !== undefined) letter.lastFailureAt = record.lastFailureAt;
-  return letter;
-}
-
-function fromMessage(message: AMQPMessage): DeadLetter {
-  const { timestamp, headers = {}, ...rest } = message.properties;
-  const properties: DeadLetterProperties = { headers: ownHeaders(headers) };
-  for (const [key, value] of Object.entries(rest)) {
-    if (value !== undefined) (properties as unknown as Record<string, unknown>)[key] = value;
-  }
-  if (timestamp !== undefined) properties.timestamp = timestamp.getTime();
-  const text = (name: string) => {
-    const value = headers[name];
-    return value === undefined || value === null ? undefined : String(value);
-  };
-  const time = (name: string) => {
-    const value = text(name);
-    const ms = value === undefined ? NaN : Date.parse(value);
-    return Number.isFinite(ms) ? ms : undefined;
-  };
-  const reason = text(HEADER.reason);
-  const letter: DeadLetter = {
-    id: message.properties.messageId ?? "",
-    type: message.properties.type ?? "",
-    reason: reason !== undefined && REASONS.includes(reason)
-      ? reason as DeadLetterReason
-      : "unknown",
-    attempts: Number(text(HEADER.attempts) ?? 0) || 0,
-    deadLetteredAt: time(HEADER.deadLetteredAt) ?? properties.timestamp ?? 0,
-    originalExchange: text(HEADER.exchange) ?? message.exchange,
-    originalRoutingKey: text(HEADER.routingKey) ?? message.routingKey,
-    body: message.bodyToString() ?? "",
-    properties,
-    location: "broker",
-  };
-  const optional = {
-    errorName: text(HEADER.errorName),
-    errorMessage: text(HEADER.errorMessage),
-    acceptedAt: time(HEADER.acceptedAt),
-    firstFailureAt: time(HEADER.firstFailureAt),
-    lastFailureAt: time(HEADER.lastFailureAt),
-  };
-  for (const [key, value] of Object.entries(optional)) {
-    if (value !== undefined) (letter as unknown as Record<string, unknown>)[key] = value;
-  }
-  return letter;
-}
-
-/** The event's own headers: without what dead-lettering added. */
-function ownHeaders(headers: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(
-    Object.entries(headers).filter(([name]) =>
-      !DEAD_LETTER_HEADERS.has(name) && !BROKER_DEATH_HEADER.test(name)
-    ),
-  );
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-/** The error with credentials masked; the original is dropped when it held any. */
-function maskError(error: unknown): Error {
-  const e = error instanceof Error ? error : new Error(String(error));
-  const message = maskCredentials(e.message);
-  if (message === e.message) return e;
-  const masked = new Error(message);
-  masked.name = e.name;
-  return masked;
 }

@@ -1,0 +1,221 @@
+// The broker side of the dead letters: the dead-letter queue on a connection
+// of its own (opened on first use through src/amqp), its depth, a read
+// through it without acknowledgement, its purge, and the republishing of dead
+// letters to their original exchanges on a confirm channel.
+
+import type { AMQPChannel, AMQPClient, Field } from "@cloudamqp/amqp-client";
+import { maskUrl } from "../_mask.ts";
+import { ConfirmChannel } from "../amqp/_confirm_channel.ts";
+import { closeQuietly, connect, connectLoop } from "../amqp/_connection.ts";
+import { isNotFound, toError } from "../amqp/_errors.ts";
+import type { Logger } from "../logger.ts";
+import type { DeadLetter } from "./dead_letter.ts";
+import { fromMessage } from "./_headers.ts";
+
+/**
+ * At most this many broker messages are read (and held unacknowledged)
+ * before they are handled, so a queue of any depth is worked through in
+ * bounded memory.
+ */
+export const CHUNK = 100;
+
+/** A dead letter read from the queue and not acknowledged yet. */
+export interface BrokerEntry {
+  letter: DeadLetter;
+  deliveryTag: number;
+}
+
+/** Republishes dead letters: per letter, `undefined` when confirmed, else why not (masked). */
+export type Republish = (letters: readonly DeadLetter[]) => Promise<(string | undefined)[]>;
+
+/** The broker's dead-letter queue, on a connection of its own. */
+export class BrokerQueue {
+  readonly #urls: readonly string[];
+  readonly #queue: string;
+  readonly #logger: Logger;
+  #client: AMQPClient | undefined;
+  #connecting: Promise<AMQPClient> | undefined;
+
+  constructor(urls: readonly string[], queue: string, logger: Logger) {
+    this.#urls = urls;
+    this.#queue = queue;
+    this.#logger = logger;
+  }
+
+  /** The queue's depth by a passive declare; 0 when it does not exist yet. */
+  depth(): Promise<number> {
+    return this.#onChannel(async (channel) => {
+      const ok = await declarePassively(channel, this.#queue);
+      return ok?.messageCount ?? 0;
+    });
+  }
+
+  /** Deletes every message of the queue; resolves to how many there were. */
+  purge(): Promise<number> {
+    return this.#onChannel(async (channel) => {
+      if (!await queueExists(channel, this.#queue)) return 0;
+      const { messageCount } = await channel.queuePurge(this.#queue);
+      return messageCount;
+    });
+  }
+
+  /**
+   * Reads up to `max` messages of the queue without acknowledging them,
+   * hands them to `handle` a chunk at a time (which may ack some), then
+   * closes the channel so that RabbitMQ puts every unacknowledged one back in
+   * place. Reading stops at `max`, so messages requeued by others or
+   * arriving meanwhile are not read twice.
+   */
+  async scan(
+    max: number,
+    handle: (chunk: BrokerEntry[], channel: AMQPChannel) => Promise<void>,
+  ): Promise<void> {
+    if (max <= 0) return;
+    await this.#onChannel(async (channel) => {
+      if (!await queueExists(channel, this.#queue)) return;
+      let read = 0;
+      let empty = false;
+      while (read < max && !empty) {
+        const chunk: BrokerEntry[] = [];
+        while (chunk.length < CHUNK && read < max) {
+          const message = await channel.basicGet(this.#queue, { noAck: false });
+          if (message === null) {
+            empty = true;
+            break;
+          }
+          read++;
+          chunk.push({ letter: fromMessage(message), deliveryTag: message.deliveryTag });
+        }
+        if (chunk.length > 0) await handle(chunk, channel);
+      }
+    });
+  }
+
+  /**
+   * Runs `fn` with a function that republishes dead letters to their original
+   * exchanges and routing keys, on one confirm channel that is reopened when
+   * the broker closed it (for example for an exchange that no longer exists).
+   */
+  async republishing<T>(timeoutMs: number, fn: (republish: Republish) => Promise<T>): Promise<T> {
+    const client = await this.#connect();
+    let confirm: ConfirmChannel | undefined;
+    const channel = async () => {
+      if (confirm === undefined || confirm.closed) confirm = await ConfirmChannel.open(client);
+      return confirm;
+    };
+    try {
+      return await fn((letters) => republish(channel, letters, timeoutMs));
+    } finally {
+      await confirm?.close();
+    }
+  }
+
+  /** Closes the connection (waiting for one being opened). */
+  async close(): Promise<void> {
+    const client = this.#client ?? await this.#connecting?.catch(() => undefined);
+    this.#client = undefined;
+    if (client !== undefined) await closeQuietly(client);
+  }
+
+  async #onChannel<T>(fn: (channel: AMQPChannel) => Promise<T>): Promise<T> {
+    const client = await this.#connect();
+    const channel = await client.channel();
+    // A passive declare of a missing queue closes the channel; that is an answer, not an error.
+    channel.onerror = () => {};
+    try {
+      return await fn(channel);
+    } finally {
+      if (!channel.closed) await channel.close().catch(() => {});
+    }
+  }
+
+  #connect(): Promise<AMQPClient> {
+    if (this.#client !== undefined && !this.#client.closed) return Promise.resolve(this.#client);
+    this.#connecting ??= this.#open().finally(() => this.#connecting = undefined);
+    return this.#connecting;
+  }
+
+  async #open(): Promise<AMQPClient> {
+    const failures: string[] = [];
+    const options = {
+      connectionName: "rabbitmq-publisher-dlq",
+      connectTimeout: 10_000,
+      prepare: (client: AMQPClient) => {
+        client.onerror = (error) => {
+          this.#logger.warn(`dead-letter queue connection closed: ${toError(error).message}`);
+        };
+      },
+    };
+    const connected = await connectLoop(
+      this.#urls,
+      0,
+      (url) => connect(url, options, (client) => Promise.resolve(client)),
+      {
+        onFailure: (url, error) => failures.push(`${url}: ${error.message}`),
+        onRoundFailed: () =>
+          Promise.reject(new Error(`no RabbitMQ broker answered: ${failures.join("; ")}`)),
+      },
+    );
+    // Without a signal, the loop ends only by connecting or by the rejection above.
+    const { value: client, index } = connected!;
+    this.#client = client;
+    this.#logger.info(`dead-letter queue connected to ${maskUrl(this.#urls[index])}`);
+    return client;
+  }
+}
+
+/** A passive declare: the queue's counts, or `undefined` when it does not exist. */
+async function declarePassively(
+  channel: AMQPChannel,
+  queue: string,
+): Promise<{ messageCount: number } | undefined> {
+  try {
+    return await channel.queueDeclare(queue, { passive: true });
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
+}
+
+/** Whether the queue exists; when it does not, the broker has closed `channel`. */
+async function queueExists(channel: AMQPChannel, queue: string): Promise<boolean> {
+  return await declarePassively(channel, queue) !== undefined;
+}
+
+async function republish(
+  channel: () => Promise<ConfirmChannel>,
+  letters: readonly DeadLetter[],
+  timeoutMs: number,
+): Promise<(string | undefined)[]> {
+  const errors: (string | undefined)[] = new Array(letters.length).fill(undefined);
+  let pending = letters.map((_, i) => i);
+  // Returns are matched by message id, so one wave never holds the same id twice.
+  while (pending.length > 0) {
+    const wave: number[] = [];
+    const later: number[] = [];
+    const ids = new Set<string>();
+    for (const i of pending) {
+      const key = letters[i].properties.messageId ?? "";
+      if (ids.has(key)) later.push(i);
+      else ids.add(key), wave.push(i);
+    }
+    const messages = wave.map((i) => {
+      const { originalExchange, originalRoutingKey, body, properties } = letters[i];
+      const headers = properties.headers as Record<string, Field>;
+      return {
+        exchange: originalExchange,
+        routingKey: originalRoutingKey,
+        body,
+        properties: { ...properties, headers },
+      };
+    });
+    // A channel the broker closed during the last wave is replaced.
+    const outcomes = await (await channel()).publish(messages, timeoutMs);
+    wave.forEach((i, j) => {
+      const outcome = outcomes[j];
+      if (!outcome.ok) errors[i] = outcome.error.message;
+    });
+    pending = later;
+  }
+  return errors;
+}
