@@ -4,7 +4,11 @@
 // again so that a replayed event carries only its own.
 
 import type { AMQPMessage } from "@cloudamqp/amqp-client";
-import type { DeadLetterReason, DeadLetterRecord } from "../store/store.ts";
+import {
+  DEAD_LETTER_REASONS,
+  type DeadLetterReason,
+  type DeadLetterRecord,
+} from "../store/store.ts";
 import type { DeadLetter, DeadLetterProperties } from "./dead_letter.ts";
 
 // What the publisher adds to a dead letter's headers (see `deadLetterHeaders`
@@ -69,16 +73,6 @@ export function deadLetterHeaders(letter: DeadLetterRecord): Record<string, stri
 
 const DEAD_LETTER_HEADERS: ReadonlySet<string> = new Set(Object.values(HEADER));
 const BROKER_DEATH_HEADER = /^x-(death|first-death-|last-death-)/;
-const REASONS: readonly string[] = [
-  "max-retries",
-  "unroutable",
-  "access-refused",
-  "precondition-failed",
-  "too-large",
-  "rejected",
-  "expired",
-  "evicted",
-] satisfies DeadLetterReason[];
 
 /** A dead letter of the local store, with the event's own headers only. */
 export function fromRecord(record: DeadLetterRecord): DeadLetter {
@@ -123,7 +117,7 @@ export function fromMessage(message: AMQPMessage): DeadLetter {
   const letter: DeadLetter = {
     id: message.properties.messageId ?? "",
     type: message.properties.type ?? "",
-    reason: reason !== undefined && REASONS.includes(reason)
+    reason: reason !== undefined && (DEAD_LETTER_REASONS as readonly string[]).includes(reason)
       ? reason as DeadLetterReason
       : "unknown",
     attempts: Number(text(HEADER.attempts) ?? 0) || 0,
