@@ -8,7 +8,7 @@
 
 import type { Transport } from "../amqp/transport.ts";
 import type { PendingStore } from "../store/store.ts";
-import { deadLetterHeaders } from "./queue.ts";
+import { deadLetterHeaders } from "./_headers.ts";
 
 /**
  * Where and how {@linkcode shipDeadLetters} moves dead letters.
