@@ -6,6 +6,7 @@
  */
 
 import { EventValidationError } from "./errors.ts";
+import { findNotJson } from "./_json_check.ts";
 
 /**
  * How urgently an event is sent: `high` at once and confirmed, the others in batches.
@@ -91,7 +92,11 @@ export interface DomainEvent<T = unknown> {
   version?: string | number;
   /** When the event happened. Defaults to the time of `publish()`. */
   timestamp?: Date | string;
-  /** The payload: anything `JSON.stringify` can encode. */
+  /**
+   * The payload: plain objects, arrays, strings, finite numbers, booleans,
+   * `null`, and objects with a `toJSON()` method such as `Date`. Values JSON
+   * would change (`Map`, `Set`, class instances, `NaN`, `Infinity`) are refused.
+   */
   data: T;
   /** Source, priority, correlation. */
   metadata?: EventMetadata;
@@ -218,8 +223,10 @@ const SHORT_STRING_BYTES = 255;
  * @param options Size limit, routing key and clock.
  * @returns The encoded event.
  * @throws {EventValidationError} When a field is missing or invalid, the data
- * is not JSON-serialisable, or the body exceeds `maxMessageBytes`; the error
- * names the field.
+ * or metadata hold a value JSON would change or refuse (a `Map`, a `Set`, a
+ * class instance without `toJSON()`, `NaN`, `±Infinity`, a `BigInt`, a
+ * cycle), or the body exceeds `maxMessageBytes`; the error names the field by
+ * its path (`data.tags: Map is not JSON; convert it to an array or object`).
  *
  * @example
  * ```ts
@@ -247,10 +254,12 @@ export function encodeEvent(event: DomainEvent, options: EncodeOptions = {}): En
   const id = shortString(event.id, "id");
   const type = shortString(event.type, "type");
   const version = event.version ?? "1.0";
-  if (typeof version !== "string" && typeof version !== "number") {
+  if (
+    typeof version !== "string" && (typeof version !== "number" || !Number.isFinite(version))
+  ) {
     throw new EventValidationError(
       "version",
-      `'version' must be a string or a number: got ${describe(version)}`,
+      `'version' must be a string or a finite number: got ${describe(version)}`,
     );
   }
   const timestamp = toMillis(event.timestamp, now);
@@ -287,6 +296,12 @@ export function encodeEvent(event: DomainEvent, options: EncodeOptions = {}): En
 
   let body: string;
   try {
+    // JSON.stringify would turn a Map into {} and NaN into null without a
+    // word: the walk finds such values first, and names where they are.
+    const notJson = findNotJson(event.data, "data") ?? findNotJson(metadata, "metadata");
+    if (notJson !== undefined) {
+      throw new EventValidationError(notJson.path, `${notJson.path}: ${notJson.problem}`);
+    }
     body = JSON.stringify({
       id,
       type,
@@ -296,6 +311,7 @@ export function encodeEvent(event: DomainEvent, options: EncodeOptions = {}): En
       metadata: { ...metadata, priority },
     });
   } catch (cause) {
+    if (cause instanceof EventValidationError) throw cause;
     throw new EventValidationError(
       "data",
       `'data' is not JSON-serialisable: ${(cause as Error).message}`,
