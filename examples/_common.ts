@@ -12,6 +12,7 @@ import {
   parseRabbitMQConfig,
   type ResolvedRabbitMQConfig,
 } from "../mod.ts";
+import { brokerProblem } from "./_preflight.ts";
 
 /** What every example's `main()` accepts, so that tests can run it in isolation. */
 export interface ExampleOptions {
@@ -38,6 +39,30 @@ export function exampleRabbitMQConfig(
     RABBITMQ_EXCHANGE: options.exchange ?? defaultExchange,
   };
   return parseRabbitMQConfig({ get: (name) => overrides[name] ?? Deno.env.get(name) });
+}
+
+/**
+ * Runs an example as a program (`deno run -A examples/basic.ts`). When the
+ * `RABBITMQ_*` configuration is invalid, or RabbitMQ does not answer or
+ * refuses the login, it prints one line saying what to do and exits with 1,
+ * instead of a stack trace from deep in the connection.
+ */
+export async function runExample(main: (options?: ExampleOptions) => Promise<void>): Promise<void> {
+  let problem: string | undefined;
+  try {
+    const { urls } = exampleRabbitMQConfig({}, "examples");
+    for (const url of urls) {
+      problem = await brokerProblem(url, "RABBITMQ_URL");
+      if (problem === undefined) break;
+    }
+  } catch (error) {
+    problem = error instanceof Error ? error.message : String(error);
+  }
+  if (problem !== undefined) {
+    console.error(problem);
+    Deno.exit(1);
+  }
+  await main();
 }
 
 /**

@@ -21,6 +21,7 @@ import {
   type ExampleOptions,
   exampleRabbitMQConfig,
   Inbox,
+  runExample,
   sampleEvent,
 } from "./_common.ts";
 
@@ -101,4 +102,4 @@ function describe(counts: Map<string, number>): string {
   return [...counts].map(([status, n]) => `${n} "${status}"`).join(", ");
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) await runExample(main);

@@ -26,6 +26,7 @@ import {
   type ExampleOptions,
   exampleRabbitMQConfig,
   Inbox,
+  runExample,
   sampleEvent,
 } from "./_common.ts";
 
@@ -111,4 +112,4 @@ export async function main(options: ExampleOptions = {}): Promise<void> {
   }
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) await runExample(main);

@@ -23,6 +23,7 @@ import {
   type ExampleOptions,
   exampleRabbitMQConfig,
   Inbox,
+  runExample,
   sampleEvent,
   waitUntil,
 } from "./_common.ts";
@@ -72,4 +73,4 @@ export async function main(options: ExampleOptions = {}): Promise<void> {
   log("The consumer received the replayed event; it is no longer a dead letter.");
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) await runExample(main);

@@ -12,7 +12,7 @@ import { main as container } from "./container.ts";
 import { main as deadLetters } from "./dead_letters.ts";
 import { main as monitoring } from "./monitoring.ts";
 import { main as outage } from "./outage.ts";
-import type { ExampleOptions } from "./_common.ts";
+import { type ExampleOptions, runExample } from "./_common.ts";
 
 const EXAMPLES: readonly [string, (options?: ExampleOptions) => Promise<void>][] = [
   ["basic.ts: publish, publishBatch, flush, stats, close", basic],
@@ -34,4 +34,4 @@ export async function main(options: ExampleOptions = {}): Promise<void> {
   log("All examples ran.");
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) await runExample(main);

@@ -21,6 +21,7 @@ import {
   type ExampleOptions,
   exampleRabbitMQConfig,
   Inbox,
+  runExample,
   sampleEvent,
 } from "./_common.ts";
 
@@ -74,4 +75,4 @@ function report(publisher: RabbitMQAsyncEventPublisher, log: (line: string) => v
   log(`  Buffer utilization: ${bufferStats.utilizationPercent}%.`);
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) await runExample(main);

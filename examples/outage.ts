@@ -28,6 +28,7 @@ import {
   type ExampleOptions,
   exampleRabbitMQConfig,
   Inbox,
+  runExample,
   sampleEvent,
   sleep,
   waitUntil,
@@ -235,4 +236,4 @@ async function directorySize(path: string): Promise<number> {
   return total;
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) await runExample(main);

@@ -2,9 +2,37 @@
 // a consumer that records everything routed to it, removed afterwards.
 
 import { AMQPClient, type AMQPMessage } from "@cloudamqp/amqp-client";
+import { brokerProblem } from "../examples/_preflight.ts";
+import { maskUrl } from "../src/_mask.ts";
 import { until } from "./_wait.ts";
 
 export const BROKER_URL = Deno.env.get("TEST_RABBITMQ_URL") ?? "amqp://guest:guest@127.0.0.1:5672";
+
+// Without a broker, every test that needs one would fail on its own with a
+// connection stack trace. Instead, the run reports one failure whose message
+// says why and what to do, and the tests of each file that imports this
+// helper are registered as ignored (Deno.test is replaced by
+// Deno.test.ignore in that file's isolate, before its tests register). The
+// outcome is kept in the environment, which every test file's isolate shares:
+// the first file probes and reports, the others skip quietly.
+const PREFLIGHT = "RABBITMQ_PUBLISHER_TEST_PREFLIGHT";
+let preflight = Deno.env.get(PREFLIGHT);
+if (preflight === undefined) {
+  const problem = await brokerProblem(BROKER_URL, "TEST_RABBITMQ_URL");
+  preflight = problem === undefined ? "ok" : "down";
+  Deno.env.set(PREFLIGHT, preflight);
+  if (problem !== undefined) {
+    Deno.test(`RabbitMQ answers at ${maskUrl(BROKER_URL)}, for the tests that need it`, () => {
+      const error = new Error(`${problem}; the tests that need it are ignored`);
+      error.stack = error.message;
+      throw error;
+    });
+  }
+}
+if (preflight !== "ok") {
+  const { ignore } = Deno.test;
+  Object.defineProperty(Deno, "test", { value: Object.assign(ignore, { ignore, only: ignore }) });
+}
 
 /** A message as the test consumer received it. */
 export interface Received {
