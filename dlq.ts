@@ -1,24 +1,37 @@
 /**
- * The operator's command-line tool for the dead-letter queue: list, count,
- * replay and purge dead letters, both those in the broker's dead-letter queue
- * and those a publisher still holds in its local store.
+ * The operator's command-line tool for the dead-letter queue: list, show,
+ * count, replay and purge dead letters, both those in the broker's
+ * dead-letter queue and those a publisher still holds in its local store,
+ * and `status`: what a publisher's store holds (pending events by priority,
+ * bytes, the oldest) next to the broker's dead-letter count.
  *
  * It reads the same `RABBITMQ_*` variables as the publisher
- * (`RABBITMQ_URL`, `RABBITMQ_EXCHANGE`, `RABBITMQ_DEAD_LETTER_QUEUE`, ...).
- * With `RABBITMQ_BUFFER_PERSISTENCE=true` it also opens the Deno KV store at
- * `RABBITMQ_BUFFER_STORAGE_PATH` for local dead letters; when a running
- * publisher holds that store, it says so and works on the broker queue only.
+ * (`RABBITMQ_URL`, `RABBITMQ_EXCHANGE`, `RABBITMQ_DEAD_LETTER_QUEUE`, ...);
+ * `--exchange`, `--queue` and `--store` override them. With
+ * `RABBITMQ_BUFFER_PERSISTENCE=true` (or `--store PATH`) it reads the Deno KV
+ * store at `RABBITMQ_BUFFER_STORAGE_PATH` for local dead letters. Reading
+ * takes no lease, so it works while a running publisher holds the store;
+ * `replay` and `purge` leave such a publisher's local letters to it (it moves
+ * them to the broker queue) and say so.
+ *
+ * With the broker down, the reading commands still show the local side and
+ * report the broker part as unavailable (`"broker": null` in JSON), with exit
+ * code 1.
  *
  * ```sh
- * deno task dlq list --limit 20
+ * deno task dlq status
+ * deno task dlq list --reason expired --older-than 2h --limit 20
+ * deno task dlq show evt-1
  * deno task dlq count --json
  * deno task dlq replay evt-1 evt-2
- * deno task dlq replay --all
- * deno task dlq purge --all --yes
+ * deno task dlq replay --type 'order.*' --json
+ * deno task dlq purge --reason evicted --yes
+ * deno task dlq purge --help
  * ```
  *
- * Exit codes: 0 on success, 1 when something failed (a replay that failed,
- * no broker), 2 on a usage or configuration error.
+ * Exit codes: 0 on success; 1 when something failed, was not found, or could
+ * only be partly read (no broker, an unreadable store); 2 on a usage or
+ * configuration error.
  *
  * @example
  * ```ts ignore
@@ -34,11 +47,10 @@
 import { maskCredentials } from "./src/_mask.ts";
 import { parseAsyncPublishConfig, parseRabbitMQConfig } from "./src/config/env.ts";
 import type { EnvReader } from "./src/config/types.ts";
-import type { DeadLetter } from "./src/dead_letters/dead_letter.ts";
-import { DeadLetterQueue } from "./src/dead_letters/queue.ts";
-import { StoreLockedError } from "./src/errors.ts";
-import { KvStore } from "./src/store/kv/kv_store.ts";
-import type { PendingStore } from "./src/store/store.ts";
+import { type Command, helpText, parseArgs, UsageError, usageText } from "./src/cli/_args.ts";
+import { purge, replay } from "./src/cli/_change.ts";
+import { type Context, message } from "./src/cli/_context.ts";
+import { count, list, show, status } from "./src/cli/_inspect.ts";
 
 // CliIo names this type, so it is re-exported to keep this module's documentation complete.
 export type { EnvReader } from "./src/config/types.ts";
@@ -70,7 +82,7 @@ export interface CliIo {
 }
 
 /**
- * The usage text printed by `help`.
+ * The usage text printed by `help`; `<command> --help` prints a command's own.
  *
  * @example
  * ```ts
@@ -79,57 +91,16 @@ export interface CliIo {
  * console.log(USAGE.split("\n")[0]); // Usage: deno task dlq <command> [options]
  * ```
  */
-export const USAGE = `Usage: deno task dlq <command> [options]
-
-Commands:
-  list [--limit N] [--json]       List dead letters (local first, then broker), removing none.
-  count [--json]                  Count dead letters, local and in the broker queue.
-  replay ID... [--json]           Republish these dead letters to their original exchange.
-  replay --all [--json]           Republish every dead letter.
-  purge ID...                     Delete these dead letters.
-  purge --all --yes               Delete every dead letter.
-  help                            Show this text.
-
-Configuration comes from the RABBITMQ_* variables, as for the publisher
-(RABBITMQ_URL, RABBITMQ_EXCHANGE, RABBITMQ_DEAD_LETTER_QUEUE, and
-RABBITMQ_BUFFER_PERSISTENCE / RABBITMQ_BUFFER_STORAGE_PATH for local dead letters).
-
-Exit codes: 0 success, 1 failure, 2 usage or configuration error.
-`;
-
-const FLAGS: Record<string, readonly string[]> = {
-  list: ["--limit", "--json"],
-  count: ["--json"],
-  replay: ["--all", "--json"],
-  purge: ["--all", "--yes"],
-  help: [],
-};
-const LAST_ERROR_WIDTH = 40;
-const PROGRESS_INTERVAL_MS = 1_000;
-
-class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
-
-interface Command {
-  name: string;
-  ids: string[];
-  all: boolean;
-  yes: boolean;
-  json: boolean;
-  limit: number;
-}
+export const USAGE: string = usageText();
 
 /**
  * Runs one command of the tool.
  *
  * @param args The command line, for example `["replay", "--all"]`.
  * @param io Output writers and the environment; the process's by default.
- * @returns The exit code: 0 on success, 1 when something failed, 2 on a usage
- * or configuration error (with the reason on stderr).
+ * @returns The exit code: 0 on success; 1 when something failed, was not
+ * found, or could only be partly read; 2 on a usage or configuration error
+ * (with the reason on stderr).
  * @throws {Deno.errors.NotCapable} When reading the environment is not
  * permitted (`--allow-env`); every other failure becomes an exit code.
  *
@@ -141,9 +112,13 @@ interface Command {
  * const code = await main(["help"], { stdout: (text) => out.push(text) });
  * console.log(code, out[0].startsWith("Usage:")); // 0 true
  *
+ * const help: string[] = [];
+ * await main(["replay", "-h"], { stdout: (text) => help.push(text) }); // replays nothing
+ * console.log(help[0].split("\n")[0]); // Usage: deno task dlq replay ID... [--json]
+ *
  * const err: string[] = [];
  * console.log(await main(["purge", "--all"], { stderr: (text) => err.push(text) })); // 2
- * console.log(err[0]); // dlq: 'purge --all' deletes every dead letter for good: add --yes to confirm
+ * console.log(err[0]); // dlq: 'purge --all' deletes dead letters for good: add --yes to confirm
  * ```
  *
  * @example
@@ -151,7 +126,7 @@ interface Command {
  * import { main } from "@simplycaster/rabbitmq-publisher/dlq";
  *
  * const out: string[] = [];
- * const code = await main(["list", "--json"], {
+ * const code = await main(["list", "--json", "--reason", "expired"], {
  *   stdout: (text) => out.push(text),
  *   env: new Map([["RABBITMQ_EXCHANGE", "orders"]]),
  * });
@@ -161,18 +136,26 @@ interface Command {
 export async function main(args: string[], io: CliIo = {}): Promise<number> {
   const stdout = io.stdout ?? writer(Deno.stdout);
   const stderr = io.stderr ?? writer(Deno.stderr);
-  const env = io.env ?? Deno.env;
-  let command: Command;
-  let rabbit: ReturnType<typeof parseRabbitMQConfig>;
-  let config: ReturnType<typeof parseAsyncPublishConfig>;
+  let ctx: Context;
   try {
-    command = parseArgs(args);
-    if (command.name === "help") {
-      stdout(USAGE);
+    const command = parseArgs(args);
+    if (command.help) {
+      stdout(helpText(command.name));
       return 0;
     }
-    rabbit = parseRabbitMQConfig(env);
-    config = parseAsyncPublishConfig(env);
+    const env = withOverrides(io.env ?? Deno.env, command);
+    const rabbit = parseRabbitMQConfig(env);
+    const config = parseAsyncPublishConfig(env);
+    ctx = {
+      command,
+      urls: rabbit.urls,
+      queue: rabbit.deadLetterQueue,
+      publishTimeout: config.publishTimeout,
+      buffer: config.bufferConfig,
+      now: Date.now(),
+      out: stdout,
+      err: stderr,
+    };
   } catch (error) {
     if (
       !(error instanceof UsageError || error instanceof TypeError || error instanceof RangeError)
@@ -183,239 +166,35 @@ export async function main(args: string[], io: CliIo = {}): Promise<number> {
     if (error instanceof UsageError) stderr("Run 'deno task dlq help' for usage.\n");
     return 2;
   }
-
-  let store: PendingStore | undefined;
   try {
-    store = await openLocalStore(config, stderr);
-    await using dlq = new DeadLetterQueue({
-      urls: rabbit.urls,
-      queue: rabbit.deadLetterQueue,
-      store,
-      publishTimeout: config.publishTimeout,
-      // Failures are reported on stdout/stderr by each command.
-      logger: { debug() {}, info() {}, warn() {}, error() {} },
-    });
-    switch (command.name) {
-      case "list":
-        return await list(dlq, command, stdout, stderr);
-      case "count":
-        return await count(dlq, command, stdout);
-      case "replay":
-        return await replay(dlq, command, stdout, stderr);
-      default:
-        return await purge(dlq, command, stdout);
-    }
+    return await COMMANDS[ctx.command.name](ctx);
   } catch (error) {
-    stderr(`dlq: ${maskCredentials(error instanceof Error ? error.message : String(error))}\n`);
+    stderr(`dlq: ${message(error)}\n`);
     return 1;
-  } finally {
-    await store?.close();
   }
 }
 
-function parseArgs(args: readonly string[]): Command {
-  const [name, ...rest] = args;
-  if (name === undefined) throw new UsageError("missing command");
-  if (name === "--help" || name === "-h") return parseArgs(["help"]);
-  const allowed = FLAGS[name];
-  if (allowed === undefined) throw new UsageError(`unknown command ${JSON.stringify(name)}`);
-  const command: Command = { name, ids: [], all: false, yes: false, json: false, limit: 100 };
-  for (let i = 0; i < rest.length; i++) {
-    const arg = rest[i];
-    if (!arg.startsWith("--")) {
-      if (name !== "replay" && name !== "purge") {
-        throw new UsageError(`'${name}' takes no arguments: got ${JSON.stringify(arg)}`);
-      }
-      command.ids.push(arg);
-      continue;
-    }
-    const [flag, inline] = arg.split(/=(.*)/s, 2);
-    if (!allowed.includes(flag)) {
-      throw new UsageError(`'${name}' does not take ${flag}`);
-    }
-    if (flag === "--limit") {
-      const value = inline ?? rest[++i];
-      const limit = Number(value);
-      if (
-        value === undefined || !/^\d+$/.test(value) || !Number.isSafeInteger(limit) || limit < 1
-      ) {
-        throw new UsageError(`--limit must be a positive integer: got ${JSON.stringify(value)}`);
-      }
-      command.limit = limit;
-      continue;
-    }
-    if (inline !== undefined) throw new UsageError(`${flag} takes no value`);
-    if (flag === "--all") command.all = true;
-    if (flag === "--yes") command.yes = true;
-    if (flag === "--json") command.json = true;
-  }
-  if (name === "replay" || name === "purge") {
-    if (command.all && command.ids.length > 0) {
-      throw new UsageError(`'${name}' takes either ids or --all, not both`);
-    }
-    if (!command.all && command.ids.length === 0) {
-      throw new UsageError(`'${name}' needs the ids of the dead letters, or --all for every one`);
-    }
-    if (name === "purge" && command.all && !command.yes) {
-      throw new UsageError(
-        "'purge --all' deletes every dead letter for good: add --yes to confirm",
-      );
-    }
-  }
-  return command;
-}
+const COMMANDS: Record<Command["name"], (ctx: Context) => Promise<number>> = {
+  // `parseArgs` turns `help` into a help request, answered before any configuration is read.
+  help: (ctx) => Promise.resolve((ctx.out(usageText()), 0)),
+  list,
+  show,
+  count,
+  status,
+  replay,
+  purge,
+};
 
-/** Opens the local store when persistence is configured and the file exists; `undefined` otherwise. */
-async function openLocalStore(
-  config: ReturnType<typeof parseAsyncPublishConfig>,
-  stderr: (text: string) => void,
-): Promise<PendingStore | undefined> {
-  const buffer = config.bufferConfig;
-  if (!buffer.enablePersistence) return undefined;
-  const path = buffer.persistentStoragePath;
-  try {
-    await Deno.stat(path);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-    stderr(`dlq: no local store at ${path}: showing the broker queue only\n`);
-    return undefined;
+/** The environment with the command's `--exchange`, `--queue` and `--store` in front. */
+function withOverrides(env: EnvReader, command: Command): EnvReader {
+  const set = new Map<string, string>();
+  if (command.exchange !== undefined) set.set("RABBITMQ_EXCHANGE", command.exchange);
+  if (command.queue !== undefined) set.set("RABBITMQ_DEAD_LETTER_QUEUE", command.queue);
+  if (command.store !== undefined) {
+    set.set("RABBITMQ_BUFFER_PERSISTENCE", "true");
+    set.set("RABBITMQ_BUFFER_STORAGE_PATH", command.store);
   }
-  try {
-    return await KvStore.open({
-      path,
-      limits: {
-        maxEvents: buffer.maxBufferSize,
-        maxBytes: buffer.maxPersistentSize,
-        overflow: buffer.overflowPolicy,
-      },
-      // Only the dead letters are read: keep as few pending records in memory as possible.
-      memoryLimit: 1,
-    });
-  } catch (error) {
-    if (!(error instanceof StoreLockedError)) throw error;
-    stderr(
-      `dlq: ${error.message}; its local dead letters are left out, showing the broker queue ` +
-        `only (the publisher moves them there while connected)\n`,
-    );
-    return undefined;
-  }
-}
-
-async function list(
-  dlq: DeadLetterQueue,
-  command: Command,
-  stdout: (text: string) => void,
-  stderr: (text: string) => void,
-): Promise<number> {
-  const letters = await dlq.list({ limit: command.limit });
-  if (command.json) {
-    stdout(JSON.stringify(letters.map(toJson), null, 2) + "\n");
-  } else if (letters.length === 0) {
-    stdout("no dead letters\n");
-  } else {
-    stdout(table(letters));
-  }
-  if (letters.length === command.limit) {
-    stderr(`dlq: showing the first ${command.limit}; use --limit N for more\n`);
-  }
-  return 0;
-}
-
-async function count(
-  dlq: DeadLetterQueue,
-  command: Command,
-  stdout: (text: string) => void,
-): Promise<number> {
-  const counts = await dlq.count();
-  stdout(
-    command.json
-      ? JSON.stringify(counts) + "\n"
-      : `local:  ${counts.local}\nbroker: ${counts.broker}\ntotal:  ${counts.total}\n`,
-  );
-  return 0;
-}
-
-async function replay(
-  dlq: DeadLetterQueue,
-  command: Command,
-  stdout: (text: string) => void,
-  stderr: (text: string) => void,
-): Promise<number> {
-  let lastProgress = Date.now();
-  const verb = command.all ? "replayed" : "examined";
-  const result = await dlq.replay(command.all ? undefined : command.ids, {
-    onProgress: (done, total) => {
-      const now = Date.now();
-      if (now - lastProgress < PROGRESS_INTERVAL_MS && done < total) return;
-      lastProgress = now;
-      stderr(`${verb} ${done}/${total}\n`);
-    },
-  });
-  if (command.json) {
-    stdout(JSON.stringify(result, null, 2) + "\n");
-  } else {
-    stdout(`replayed ${result.replayed.length}, failed ${result.failed.length}\n`);
-    for (const { id, error } of result.failed) stdout(`  ${id}: ${error}\n`);
-  }
-  return result.failed.length > 0 ? 1 : 0;
-}
-
-async function purge(
-  dlq: DeadLetterQueue,
-  command: Command,
-  stdout: (text: string) => void,
-): Promise<number> {
-  const deleted = await dlq.purge(command.all ? undefined : command.ids);
-  stdout(`purged ${deleted} dead letter${deleted === 1 ? "" : "s"}\n`);
-  return 0;
-}
-
-/** A dead letter for JSON output: times as ISO 8601, the body parsed when it is JSON. */
-function toJson(letter: DeadLetter): Record<string, unknown> {
-  const iso = (ms: number | undefined) => ms === undefined ? undefined : new Date(ms).toISOString();
-  let body: unknown = letter.body;
-  try {
-    body = JSON.parse(letter.body);
-  } catch {
-    // Not JSON: shown as the text it is.
-  }
-  return {
-    ...letter,
-    acceptedAt: iso(letter.acceptedAt),
-    firstFailureAt: iso(letter.firstFailureAt),
-    lastFailureAt: iso(letter.lastFailureAt),
-    deadLetteredAt: iso(letter.deadLetteredAt),
-    body,
-    properties: { ...letter.properties, timestamp: iso(letter.properties.timestamp) },
-  };
-}
-
-function table(letters: readonly DeadLetter[]): string {
-  const header = ["ID", "TYPE", "REASON", "ATTEMPTS", "LAST ERROR", "DEAD-LETTERED AT", "LOCATION"];
-  const rows = letters.map((letter) => [
-    letter.id,
-    letter.type,
-    letter.reason,
-    String(letter.attempts),
-    truncate(
-      [letter.errorName, letter.errorMessage].filter(Boolean).join(": ") || "-",
-      LAST_ERROR_WIDTH,
-    ),
-    new Date(letter.deadLetteredAt).toISOString(),
-    letter.location,
-  ]);
-  const widths = header.map((title, i) =>
-    Math.max(title.length, ...rows.map((row) => row[i].length))
-  );
-  const line = (cells: string[]) =>
-    cells.map((cell, i) => i === cells.length - 1 ? cell : cell.padEnd(widths[i])).join("  ") +
-    "\n";
-  return line(header) + rows.map(line).join("");
-}
-
-function truncate(text: string, width: number): string {
-  const flat = text.replace(/\s+/g, " ");
-  return flat.length <= width ? flat : flat.slice(0, width - 1) + "…";
+  return { get: (name) => set.get(name) ?? env.get(name) };
 }
 
 function writer(stream: { writeSync(data: Uint8Array): number }): (text: string) => void {

@@ -1,28 +1,8 @@
 import assert from "node:assert/strict";
-import { BROKER_URL, TestConsumer } from "./_broker.ts";
-import { BoundQueue, localDeadLetter, seedUnroutable } from "./_dead_letters.ts";
-import { KvStore } from "../mod.ts";
-import { main } from "../dlq.ts";
-
-/** Runs the CLI in-process with captured output. */
-async function run(args: string[], env: Map<string, string>) {
-  let stdout = "";
-  let stderr = "";
-  const code = await main(args, {
-    stdout: (text) => stdout += text,
-    stderr: (text) => stderr += text,
-    env,
-  });
-  return { code, stdout, stderr };
-}
-
-function envFor(consumer: TestConsumer, extra: Record<string, string> = {}): Map<string, string> {
-  return new Map(Object.entries({
-    RABBITMQ_URL: BROKER_URL,
-    RABBITMQ_EXCHANGE: consumer.exchange,
-    ...extra,
-  }));
-}
+import { TestConsumer, uniqueName } from "./_broker.ts";
+import { envFor, run } from "./_cli.ts";
+import { BoundQueue, openDeadLetterQueue, seedUnroutable } from "./_dead_letters.ts";
+import { COMMAND_NAMES } from "../src/cli/_args.ts";
 
 Deno.test("dlq list prints a table, and valid JSON with --json", async () => {
   await using consumer = await TestConsumer.start({ bindingKey: null });
@@ -54,6 +34,44 @@ Deno.test("dlq list prints a table, and valid JSON with --json", async () => {
   assert.match((await run(["count"], env)).stdout, /broker: 1\ntotal: +1/);
 });
 
+Deno.test("dlq show prints the whole letter: body, headers, properties, error and times", async () => {
+  await using consumer = await TestConsumer.start({ bindingKey: null });
+  const [id, other] = await seedUnroutable(consumer, 2);
+  const env = envFor(consumer);
+
+  const text = await run(["show", id], env);
+  assert.equal(text.code, 0, text.stderr);
+  const field = (name: string) => text.stdout.match(new RegExp(`^${name}: +(.*)$`, "m"))?.[1];
+  assert.equal(field("id"), id);
+  assert.equal(field("type"), "test.happened");
+  assert.equal(field("location"), "broker queue");
+  assert.equal(field("reason"), "unroutable");
+  assert.equal(field("attempts"), "1");
+  assert.match(field("error")!, /^TransportError: unroutable: exchange ".*" has no queue bound/);
+  for (const time of ["accepted at", "first failure at", "last failure at", "dead-lettered at"]) {
+    assert.match(field(time)!, /^\d{4}-\d\d-\d\dT[\d:.]+Z \(\d+s ago\)$/, time);
+  }
+  assert.equal(field("exchange"), JSON.stringify(consumer.exchange));
+  assert.match(text.stdout, /^ {2}messageId: "evt-0-/m);
+  assert.match(text.stdout, /^ {2}correlationId: "corr-0"$/m);
+  assert.match(text.stdout, /^headers:\n {2}event-version: "1\.0"\n/m);
+  assert.doesNotMatch(text.stdout, /x-dead-letter-reason/); // shown as fields, not as headers
+  const body = text.stdout.slice(text.stdout.search(/^body \(\d+ bytes\):$/m));
+  assert.deepEqual(JSON.parse(body.slice(body.indexOf("\n") + 1)).data, { n: 0 });
+  assert(!text.stdout.includes(other));
+
+  const json = await run(["show", id, other, "--json"], env);
+  assert.equal(json.code, 0, json.stderr);
+  const shown = JSON.parse(json.stdout);
+  assert.deepEqual(shown.map((l: { id: string }) => l.id).sort(), [id, other].sort());
+  assert.equal(shown.find((l: { id: string }) => l.id === id).errorName, "TransportError");
+
+  const missing = await run(["show", id, "no-such-id"], env);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stdout, new RegExp(`^id: +${id}$`, "m"));
+  assert.equal(missing.stderr, 'dlq: no dead letter with id "no-such-id"\n');
+});
+
 Deno.test("dlq replay and purge report what they did, exit 1 when a replay fails", async () => {
   await using consumer = await TestConsumer.start({ bindingKey: null });
   const ids = await seedUnroutable(consumer, 3);
@@ -74,12 +92,115 @@ Deno.test("dlq replay and purge report what they did, exit 1 when a replay fails
   const replayed = await run(["replay", "--all"], env);
   assert.equal(replayed.code, 0, replayed.stderr);
   assert.equal(replayed.stdout, "replayed 2, failed 0\n");
-  assert.match(replayed.stderr, /replayed 2\/2/);
+  assert.match(replayed.stderr, /examined 2\/2 dead letters/);
   assert.equal((await bound.drain()).length, 2);
 
-  const all = await run(["purge", "--all", "--yes"], env);
+  const all = await run(["purge", "--all", "--yes", "--json"], env);
   assert.equal(all.code, 0, all.stderr);
-  assert.equal(all.stdout, "purged 0 dead letters\n");
+  assert.deepEqual(JSON.parse(all.stdout), { purged: 0, notFound: [], held: [] });
+});
+
+Deno.test("dlq replay --all says the same in text and in JSON when every replay fails", async () => {
+  await using consumer = await TestConsumer.start({ bindingKey: null });
+  await seedUnroutable(consumer, 2);
+  const env = envFor(consumer);
+
+  const text = await run(["replay", "--all"], env);
+  assert.equal(text.code, 1);
+  assert.match(
+    text.stdout,
+    /^replayed 0, failed 2\n {2}evt-0-.*: unroutable.*\n {2}evt-1-.*: unroutable/,
+  );
+  // The progress counts letters examined; it never claims they were replayed.
+  assert.match(text.stderr, /^examined 2\/2 dead letters$/m);
+  assert.doesNotMatch(text.stderr, /replayed/);
+
+  const json = await run(["replay", "--all", "--json"], env);
+  assert.equal(json.code, 1);
+  const result = JSON.parse(json.stdout);
+  assert.deepEqual([result.replayed.length, result.failed.length], [0, 2]);
+  assert.equal((await run(["count", "--json"], env)).stdout, '{"local":0,"broker":2,"total":2}\n');
+});
+
+Deno.test("dlq purge of an id that is not there exits 1 and says so, never 'purged 0'", async () => {
+  await using consumer = await TestConsumer.start({ bindingKey: null });
+  const [id] = await seedUnroutable(consumer, 1);
+  const env = envFor(consumer);
+
+  const missing = await run(["purge", "no-such-id"], env);
+  assert.equal(missing.code, 1);
+  assert.equal(missing.stdout, "");
+  assert.equal(missing.stderr, 'dlq: no dead letter with id "no-such-id"\n');
+
+  const json = await run(["purge", "no-such-id", "--json"], env);
+  assert.equal(json.code, 1);
+  assert.deepEqual(JSON.parse(json.stdout), {
+    purged: 0,
+    notFound: [{ id: "no-such-id", error: "not found in the dead letters" }],
+    held: [],
+  });
+
+  const replay = await run(["replay", "no-such-id"], env);
+  assert.equal(replay.code, 1);
+  assert.equal(
+    replay.stdout,
+    "replayed 0, failed 1\n  no-such-id: not found in the dead letters\n",
+  );
+
+  // One found, one missing: the found one goes, the missing one is named, exit 1.
+  const mixed = await run(["purge", id, "no-such-id"], env);
+  assert.equal(mixed.code, 1);
+  assert.equal(mixed.stdout, "purged 1 dead letter\n");
+  assert.equal(mixed.stderr, 'dlq: no dead letter with id "no-such-id"\n');
+  assert.deepEqual(JSON.parse((await run(["count", "--json"], env)).stdout).broker, 0);
+});
+
+Deno.test("dlq --help on every command prints its usage and touches nothing", async () => {
+  await using consumer = await TestConsumer.start({ bindingKey: null });
+  const [id] = await seedUnroutable(consumer, 1);
+  await using bound = await BoundQueue.bind(consumer.exchange);
+  const env = envFor(consumer);
+  for (const name of COMMAND_NAMES) {
+    for (const flag of ["--help", "-h"]) {
+      const help = await run([name, flag], env);
+      assert.equal(help.code, 0, `${name} ${flag}: ${help.stderr}`);
+      assert.equal(help.stderr, "");
+      assert.match(
+        help.stdout,
+        new RegExp(`^Usage: deno task dlq ${name === "help" ? "<command>" : name}`),
+      );
+    }
+  }
+  for (const args of [["replay", "-h"], ["replay", id, "-h"], ["purge", id, "--help"]]) {
+    assert.equal((await run(args, env)).code, 0);
+  }
+  assert.deepEqual((await bound.drain()).length, 0);
+  const dlq = openDeadLetterQueue(consumer);
+  try {
+    assert.deepEqual((await dlq.list()).map((l) => l.id), [id]);
+  } finally {
+    await dlq.close();
+  }
+});
+
+Deno.test("dlq --exchange and --queue override the environment", async () => {
+  await using consumer = await TestConsumer.start({ bindingKey: null });
+  const [id] = await seedUnroutable(consumer, 1);
+  const elsewhere = envFor(consumer, { RABBITMQ_EXCHANGE: uniqueName("elsewhere") });
+
+  const wrong = await run(["list", "--json"], elsewhere);
+  assert.deepEqual(JSON.parse(wrong.stdout), []);
+  const byExchange = await run(["list", "--json", "--exchange", consumer.exchange], elsewhere);
+  assert.deepEqual(JSON.parse(byExchange.stdout).map((l: { id: string }) => l.id), [id]);
+  const byQueue = await run(["count", "--json", `--queue=${consumer.deadLetterQueue}`], elsewhere);
+  assert.deepEqual(JSON.parse(byQueue.stdout), { local: 0, broker: 1, total: 1 });
+  const overEnvQueue = envFor(consumer, { RABBITMQ_DEAD_LETTER_QUEUE: uniqueName("other") });
+  const byBoth = await run(["count", "--json", "--queue", consumer.deadLetterQueue], overEnvQueue);
+  assert.deepEqual(JSON.parse(byBoth.stdout), { local: 0, broker: 1, total: 1 });
+
+  const bad = await run(["count", "--queue", "amq.gen"], elsewhere);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /^dlq: --queue must be a non-empty name .*: got "amq\.gen"/);
 });
 
 Deno.test("dlq returns 2 with a clear message on usage and configuration errors", async () => {
@@ -87,20 +208,24 @@ Deno.test("dlq returns 2 with a clear message on usage and configuration errors"
   const cases: [string[], RegExp][] = [
     [[], /missing command/],
     [["frobnicate"], /unknown command "frobnicate"/],
-    [["replay"], /needs the ids .* or --all/],
-    [["purge"], /needs the ids .* or --all/],
+    [["replay"], /needs the ids .* --all for every one, or filters/],
+    [["purge"], /needs the ids .* --all for every one, or filters/],
     [["purge", "--all"], /add --yes/],
+    [["purge", "--reason", "expired"], /add --yes/],
     [["replay", "evt-1", "--all"], /either ids or --all/],
     [["list", "--limit", "x"], /--limit must be a positive integer: got "x"/],
-    [["list", "--limit"], /--limit must be a positive integer/],
+    [["list", "--limit"], /--limit needs a value/],
+    [["list", "--older-than", "10"], /--older-than must be a duration like 30s, 10m/],
     [["count", "--all"], /'count' does not take --all/],
     [["list", "extra"], /'list' takes no arguments/],
+    [["show"], /'show' needs the ids/],
   ];
   for (const [args, message] of cases) {
     const { code, stdout, stderr } = await run(args, env);
     assert.equal(code, 2, `${args.join(" ")}: ${stderr}`);
     assert.equal(stdout, "");
     assert.match(stderr, message);
+    assert.match(stderr, /Run 'deno task dlq help' for usage\.\n$/);
   }
   const badEnv = await run(["count"], new Map([["RABBITMQ_ASYNC_BATCH_SIZE", "abc"]]));
   assert.equal(badEnv.code, 2);
@@ -114,49 +239,4 @@ Deno.test("dlq returns 2 with a clear message on usage and configuration errors"
   assert.equal(down.code, 1);
   assert.match(down.stderr, /no RabbitMQ broker answered: amqp:\/\/ops:\*\*\*@127\.0\.0\.1:1/);
   assert(!down.stderr.includes("s3cret"));
-});
-
-Deno.test("dlq includes the local dead letters of a persistent store, or says it is locked", async () => {
-  await using consumer = await TestConsumer.start({ bindingKey: null });
-  const dir = await Deno.makeTempDir({ prefix: "dlq_cli_test_" });
-  const path = `${dir}/events.kv`;
-  const env = envFor(consumer, {
-    RABBITMQ_BUFFER_PERSISTENCE: "true",
-    RABBITMQ_BUFFER_STORAGE_PATH: path,
-  });
-  const open = () =>
-    KvStore.open({
-      path,
-      limits: { maxEvents: 100, maxBytes: 1_000_000, overflow: "reject" },
-      memoryLimit: 10,
-    });
-  try {
-    const letter = localDeadLetter(1, consumer.exchange);
-    const store = await open();
-    await store.addDeadLetters([letter]);
-
-    const locked = await run(["count", "--json"], env);
-    assert.equal(locked.code, 0, locked.stderr);
-    assert.match(locked.stderr, /in use by another publisher .*broker queue only/);
-    assert.deepEqual(JSON.parse(locked.stdout), { local: 0, broker: 0, total: 0 });
-    await store.close();
-
-    const listed = await run(["list", "--json"], env);
-    assert.equal(listed.code, 0, listed.stderr);
-    const [found] = JSON.parse(listed.stdout);
-    assert.equal(found.id, letter.id);
-    assert.equal(found.location, "local");
-    assert.equal(found.reason, "max-retries");
-
-    const purged = await run(["purge", letter.id], env);
-    assert.equal(purged.stdout, "purged 1 dead letter\n");
-    const after = await open();
-    try {
-      assert.deepEqual(await after.listDeadLetters(), []);
-    } finally {
-      await after.close();
-    }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
 });
