@@ -137,7 +137,7 @@ async function openTarget(ctx: Context): Promise<Target> {
     });
   } catch (error) {
     if (!(error instanceof StoreLockedError)) throw error;
-    return brokerOnly(ctx, await localLetters(ctx, local.view), error.owner);
+    return brokerOnly(ctx, localLetters(local.view), error.owner);
   }
   const queue = openQueue(ctx, store);
   return {

@@ -7,6 +7,7 @@
 import { maskCredentials } from "../_mask.ts";
 import type { ResolvedEventBufferConfig } from "../config/types.ts";
 import type { DeadLetter } from "../dead_letters/dead_letter.ts";
+import { fromRecord } from "../dead_letters/_headers.ts";
 import { DeadLetterQueue } from "../dead_letters/queue.ts";
 import type { Logger } from "../logger.ts";
 import type { PendingStore } from "../store/store.ts";
@@ -87,7 +88,7 @@ export async function readLocalStore(ctx: Context): Promise<LocalStore> {
  */
 export async function readLetters(ctx: Context, brokerLimit: number): Promise<Letters> {
   const local = await readLocalStore(ctx);
-  const mine = local.state === "read" ? await localLetters(ctx, local.view) : [];
+  const mine = local.state === "read" ? localLetters(local.view) : [];
   await using queue = openQueue(ctx);
   try {
     const broker = await queue.list({ limit: brokerLimit });
@@ -97,11 +98,9 @@ export async function readLetters(ctx: Context, brokerLimit: number): Promise<Le
   }
 }
 
-/** The snapshot's dead letters, as the queue shows them; asks no broker. */
-export async function localLetters(ctx: Context, view: StoreView): Promise<DeadLetter[]> {
-  await using queue = openQueue(ctx, view);
-  // Asking for exactly the local count makes `list()` stop before the broker part.
-  return await queue.list({ limit: view.stats().deadLetters });
+/** The snapshot's dead letters, as the queue shows them. */
+export function localLetters(view: StoreView): DeadLetter[] {
+  return view.deadLetters.map(fromRecord);
 }
 
 /**

@@ -148,7 +148,7 @@ function storeStatus(ctx: Context, local: LocalStore): StatusReport["store"] {
         ageMs: Math.max(0, ctx.now - pending.oldest.acceptedAt),
       },
     },
-    deadLetters: local.view.stats().deadLetters,
+    deadLetters: local.view.deadLetters.length,
   };
 }
 
@@ -209,7 +209,7 @@ function leaseText(ctx: Context, holder: StatusReport["store"]["holder"]): strin
 }
 
 function localCount(local: LocalStore): number {
-  return local.state === "read" ? local.view.stats().deadLetters : 0;
+  return local.state === "read" ? local.view.deadLetters.length : 0;
 }
 
 async function brokerCount(

@@ -6,14 +6,7 @@
 // `["dead", seq]` and `["lease"]`, bodies stored as UTF-8 bytes.
 
 import { type EventPriority, PRIORITIES } from "../event.ts";
-import {
-  type AddResult,
-  type DeadLetterRecord,
-  emptyByPriority,
-  type PendingRecord,
-  type PendingStore,
-  type StoreStats,
-} from "../store/store.ts";
+import { type DeadLetterRecord, emptyByPriority, type PendingRecord } from "../store/store.ts";
 
 /** Who holds a store's lease, as its holder described itself. */
 export interface LeaseHolder {
@@ -41,16 +34,14 @@ const utf8 = new TextDecoder();
 
 /**
  * The snapshot of one store file, read in one pass when opened; the KV handle
- * is closed before {@linkcode StoreView.open} returns. It is a
- * {@linkcode PendingStore} only so that a `DeadLetterQueue` can list its dead
- * letters: every call that would change the store rejects.
+ * is closed before {@linkcode StoreView.open} returns.
  */
-export class StoreView implements PendingStore {
-  readonly persistent = true;
+export class StoreView {
   readonly path: string;
   readonly holder: LeaseHolder | undefined;
   readonly pending: PendingSummary;
-  readonly #deadLetters: readonly DeadLetterRecord[];
+  /** The local dead letters, oldest first. */
+  readonly deadLetters: readonly DeadLetterRecord[];
 
   private constructor(
     path: string,
@@ -61,7 +52,7 @@ export class StoreView implements PendingStore {
     this.path = path;
     this.holder = holder;
     this.pending = pending;
-    this.#deadLetters = deadLetters;
+    this.deadLetters = deadLetters;
   }
 
   /**
@@ -113,75 +104,6 @@ export class StoreView implements PendingStore {
     } finally {
       kv.close();
     }
-  }
-
-  /** The local dead letters, oldest first. */
-  listDeadLetters(limit = Infinity): Promise<DeadLetterRecord[]> {
-    return Promise.resolve(this.#deadLetters.slice(0, limit));
-  }
-
-  stats(): StoreStats {
-    return {
-      size: this.pending.total,
-      maxSize: Infinity,
-      bytes: this.pending.bytes,
-      maxBytes: Infinity,
-      byPriority: { ...this.pending.byPriority },
-      inFlight: 0,
-      ...(this.pending.oldest === undefined
-        ? {}
-        : { oldestAcceptedAt: this.pending.oldest.acceptedAt }),
-      droppedEvents: 0,
-      expiredEvents: 0,
-      deadLetters: this.#deadLetters.length,
-      persistent: true,
-    };
-  }
-
-  counts(): { size: number; inFlight: number } {
-    return { size: this.pending.total, inFlight: 0 };
-  }
-
-  nextReadyAt(): number | undefined {
-    return undefined;
-  }
-
-  add(): Promise<AddResult> {
-    return this.#readOnly();
-  }
-
-  take(): Promise<PendingRecord[]> {
-    return this.#readOnly();
-  }
-
-  remove(): Promise<void> {
-    return this.#readOnly();
-  }
-
-  release(): Promise<void> {
-    return this.#readOnly();
-  }
-
-  expire(): Promise<DeadLetterRecord[]> {
-    return this.#readOnly();
-  }
-
-  addDeadLetters(): Promise<void> {
-    return this.#readOnly();
-  }
-
-  removeDeadLetters(): Promise<void> {
-    return this.#readOnly();
-  }
-
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
-
-  #readOnly<T>(): Promise<T> {
-    return Promise.reject(
-      new Error(`the event store at ${this.path} was read as a snapshot here and is not changed`),
-    );
   }
 }
 
