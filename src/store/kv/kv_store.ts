@@ -8,6 +8,7 @@
  * @module
  */
 
+import { Exclusive } from "../../_async.ts";
 import { toDeadLetter } from "../_dead_letter.ts";
 import { StoreLockedError } from "../../errors.ts";
 import type {
@@ -128,7 +129,7 @@ export class KvStore implements PendingStore {
   #expired = 0;
   readonly #deadSeqs = new Set<number>();
   /** Serialises what reads past the window's cursors: loading, eviction, expiry. */
-  #exclusive: Promise<unknown> = Promise.resolve();
+  readonly #exclusive = new Exclusive();
   #admissionsWaiting = 0;
 
   private constructor(kv: Deno.Kv, ownsKv: boolean, options: KvStoreOptions) {
@@ -291,7 +292,7 @@ export class KvStore implements PendingStore {
     // Eviction may choose records on disk, which takes a read; later add()s
     // wait behind it so that no two of them count the same free room.
     this.#admissionsWaiting++;
-    return this.#exclusively(async () => {
+    return this.#exclusive.run(async () => {
       try {
         this.#assertWritable();
         const beyond = window.fits(events, this.#limits)
@@ -334,7 +335,7 @@ export class KvStore implements PendingStore {
     if (this.#window.onDiskOnly() === 0) {
       return Promise.resolve(this.#window.takeLoaded(limit, now));
     }
-    return this.#exclusively(() => this.#window.take(limit, now));
+    return this.#exclusive.run(() => this.#window.take(limit, now));
   }
 
   /**
@@ -421,7 +422,7 @@ export class KvStore implements PendingStore {
    * ```
    */
   expire(cutoff: number): Promise<DeadLetterRecord[]> {
-    return this.#exclusively(async () => {
+    return this.#exclusive.run(async () => {
       const expired = await this.#window.expire(cutoff);
       this.#expired += expired.length;
       const writes: Write[] = [];
@@ -618,7 +619,7 @@ export class KvStore implements PendingStore {
     this.#state = "closed";
     const lease = this.#lease!;
     await lease.stop();
-    await this.#exclusive;
+    await this.#exclusive.settled();
     await this.#writes.idle();
     try {
       await lease.release();
@@ -696,11 +697,5 @@ export class KvStore implements PendingStore {
       size: recordSize(value),
       committed: () => this.#deadSeqs.add(letter.seq),
     };
-  }
-
-  #exclusively<T>(fn: () => Promise<T>): Promise<T> {
-    const result = this.#exclusive.then(fn);
-    this.#exclusive = result.catch(() => {});
-    return result;
   }
 }
