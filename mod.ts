@@ -31,25 +31,107 @@
  * @module
  */
 
-export * from "./src/errors.ts";
-export * from "./src/event.ts";
-export * from "./src/config/types.ts";
-export * from "./src/config/defaults.ts";
-export * from "./src/config/env.ts";
-export * from "./src/config/resolve.ts";
-export * from "./src/logger.ts";
-export * from "./src/amqp/transport.ts";
-export * from "./src/amqp/amqp_transport.ts";
-export * from "./src/store/store.ts";
-export * from "./src/store/memory_store.ts";
-export * from "./src/store/kv/kv_store.ts";
-export * from "./src/policies/retry.ts";
-export * from "./src/policies/error_classification.ts";
-export * from "./src/policies/circuit_breaker.ts";
-export * from "./src/dead_letters/dead_letter.ts";
-export * from "./src/dead_letters/queue.ts";
-export * from "./src/dead_letters/shipper.ts";
-export * from "./src/publisher/types.ts";
-export * from "./src/publisher/health.ts";
-export * from "./src/publisher/publisher.ts";
-export * from "./src/publisher/create.ts";
+export {
+  BufferFullError,
+  EventValidationError,
+  PublisherClosedError,
+  PublishTimeoutError,
+  StoreLockedError,
+  TransportError,
+  type TransportErrorKind,
+} from "./src/errors.ts";
+export {
+  type DomainEvent,
+  type EncodedEvent,
+  encodeEvent,
+  type EncodeOptions,
+  type EventMetadata,
+  type EventPriority,
+  type MessageProperties,
+  PRIORITIES,
+} from "./src/event.ts";
+export {
+  type AsyncPublishConfig,
+  type CircuitBreakerConfig,
+  type EnvReader,
+  type EventBufferConfig,
+  EXCHANGE_TYPES,
+  type ExchangeType,
+  OVERFLOW_POLICIES,
+  type OverflowPolicy,
+  type RabbitMQConfig,
+  type ResolvedAsyncPublishConfig,
+  type ResolvedCircuitBreakerConfig,
+  type ResolvedEventBufferConfig,
+  type ResolvedRabbitMQConfig,
+  type ResolvedRetryConfig,
+  type RetryConfig,
+} from "./src/config/types.ts";
+export {
+  parseAsyncPublishConfig,
+  parseRabbitMQConfig,
+  readAsyncPublishEnv,
+  readRabbitMQEnv,
+} from "./src/config/env.ts";
+export {
+  mergeAsyncPublishConfig,
+  resolveAsyncPublishConfig,
+  resolveRabbitMQConfig,
+} from "./src/config/resolve.ts";
+export { type Logger, quietLogger } from "./src/logger.ts";
+export {
+  type ConnectionState,
+  type ConnectionStateChange,
+  type OutboundMessage,
+  type SendOutcome,
+  type Transport,
+} from "./src/amqp/transport.ts";
+export { AmqpTransport, type AmqpTransportOptions } from "./src/amqp/amqp_transport.ts";
+export {
+  type AddResult,
+  DEAD_LETTER_REASONS,
+  type DeadLetterReason,
+  type DeadLetterRecord,
+  type NewRecord,
+  type PendingRecord,
+  type PendingStore,
+  type StoreLimits,
+  type StoreStats,
+} from "./src/store/store.ts";
+export { MemoryStore } from "./src/store/memory_store.ts";
+export { KvStore, type KvStoreOptions } from "./src/store/kv/kv_store.ts";
+export { classifyError, type ErrorClassification } from "./src/policies/error_classification.ts";
+export {
+  CircuitBreaker,
+  type CircuitBreakerOptions,
+  type CircuitBreakerSnapshot,
+  type CircuitState,
+  type CircuitStateChange,
+} from "./src/policies/circuit_breaker.ts";
+export { type DeadLetter, type DeadLetterProperties } from "./src/dead_letters/dead_letter.ts";
+export {
+  type DeadLetterCount,
+  DeadLetterQueue,
+  type DeadLetterQueueOptions,
+  type ListDeadLettersOptions,
+  type ReplayOptions,
+  type ReplayResult,
+} from "./src/dead_letters/queue.ts";
+export {
+  type CloseOptions,
+  type CloseReport,
+  type EventPublisher,
+  type PublisherOptions,
+  type PublishReceipt,
+  type PublishStatus,
+} from "./src/publisher/types.ts";
+export {
+  type EventBufferStats,
+  type HealthCheck,
+  type LastError,
+  type PublisherHealth,
+  type PublisherStats,
+  RabbitMQEventBuffer,
+} from "./src/publisher/health.ts";
+export { RabbitMQAsyncEventPublisher } from "./src/publisher/publisher.ts";
+export { createRabbitMQAsyncEventPublisher } from "./src/publisher/create.ts";

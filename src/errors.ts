@@ -167,7 +167,8 @@ export class StoreLockedError extends Error {
  *
  * @example
  * ```ts
- * import { type TransportErrorKind, TRANSPORT_ERROR_KINDS } from "@simplycaster/rabbitmq-publisher";
+ * import { TRANSPORT_ERROR_KINDS } from "./policies/error_classification.ts";
+ * import type { TransportErrorKind } from "./errors.ts";
  *
  * const kind: TransportErrorKind = "unroutable";
  * console.log(TRANSPORT_ERROR_KINDS[kind]); // { retriable: false, reason: "unroutable" }

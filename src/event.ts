@@ -205,7 +205,7 @@ export interface EncodeOptions {
  *
  * @example
  * ```ts
- * import { DEFAULT_MAX_MESSAGE_BYTES } from "@simplycaster/rabbitmq-publisher";
+ * import { DEFAULT_MAX_MESSAGE_BYTES } from "./event.ts";
  *
  * console.log(DEFAULT_MAX_MESSAGE_BYTES); // 61440
  * ```
@@ -361,7 +361,7 @@ export function encodeEvent(event: DomainEvent, options: EncodeOptions = {}): En
  *
  * @example
  * ```ts
- * import { utf8Length } from "@simplycaster/rabbitmq-publisher";
+ * import { utf8Length } from "./event.ts";
  *
  * console.log(utf8Length("é")); // 2
  * ```

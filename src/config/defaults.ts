@@ -21,7 +21,7 @@ import type {
  *
  * @example
  * ```ts
- * import { DEFAULT_RABBITMQ_CONFIG } from "@simplycaster/rabbitmq-publisher";
+ * import { DEFAULT_RABBITMQ_CONFIG } from "./defaults.ts";
  *
  * console.log(DEFAULT_RABBITMQ_CONFIG.exchange, DEFAULT_RABBITMQ_CONFIG.heartbeat); // domain-events 30
  * ```
@@ -45,7 +45,7 @@ export const DEFAULT_RABBITMQ_CONFIG: Readonly<
  *
  * @example
  * ```ts
- * import { DEFAULT_EVENT_BUFFER_CONFIG } from "@simplycaster/rabbitmq-publisher";
+ * import { DEFAULT_EVENT_BUFFER_CONFIG } from "./defaults.ts";
  *
  * console.log(DEFAULT_EVENT_BUFFER_CONFIG.maxBufferSize); // 10000
  * ```
@@ -66,7 +66,7 @@ export const DEFAULT_EVENT_BUFFER_CONFIG: Readonly<ResolvedEventBufferConfig> = 
  *
  * @example
  * ```ts
- * import { DEFAULT_RETRY_CONFIG } from "@simplycaster/rabbitmq-publisher";
+ * import { DEFAULT_RETRY_CONFIG } from "./defaults.ts";
  *
  * console.log(DEFAULT_RETRY_CONFIG); // { maxRetries: 5, baseDelay: 1000, maxDelay: 60000, multiplier: 2 }
  * ```
@@ -83,7 +83,7 @@ export const DEFAULT_RETRY_CONFIG: Readonly<ResolvedRetryConfig> = Object.freeze
  *
  * @example
  * ```ts
- * import { DEFAULT_CIRCUIT_BREAKER_CONFIG } from "@simplycaster/rabbitmq-publisher";
+ * import { DEFAULT_CIRCUIT_BREAKER_CONFIG } from "./defaults.ts";
  *
  * console.log(DEFAULT_CIRCUIT_BREAKER_CONFIG); // { failureThreshold: 5, resetTimeout: 30000 }
  * ```
@@ -103,7 +103,7 @@ export const DEFAULT_CIRCUIT_BREAKER_CONFIG: Readonly<ResolvedCircuitBreakerConf
  * import {
  *   DEFAULT_ASYNC_PUBLISH_CONFIG,
  *   DEFAULT_RETRY_CONFIG,
- * } from "@simplycaster/rabbitmq-publisher";
+ * } from "./defaults.ts";
  *
  * console.log(DEFAULT_ASYNC_PUBLISH_CONFIG.batchSize); // 50
  * console.log(DEFAULT_ASYNC_PUBLISH_CONFIG.retry === DEFAULT_RETRY_CONFIG); // true

@@ -37,7 +37,7 @@ const HEADER = {
  *
  * @example
  * ```ts
- * import { deadLetterHeaders } from "@simplycaster/rabbitmq-publisher";
+ * import { deadLetterHeaders } from "./_headers.ts";
  *
  * const headers = deadLetterHeaders({
  *   id: "evt-1", type: "user.created", priority: "normal", routingKey: "user.created",

@@ -39,7 +39,7 @@ export interface ShipOptions {
  *
  * @example
  * ```ts
- * import type { ShipReport } from "@simplycaster/rabbitmq-publisher";
+ * import type { ShipReport } from "./shipper.ts";
  *
  * const report: ShipReport = { moved: 10, kept: 2, error: new Error("NOT_FOUND - no exchange") };
  * ```

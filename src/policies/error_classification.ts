@@ -44,7 +44,7 @@ export type ErrorClassification =
  *
  * @example
  * ```ts
- * import { AMQP_REPLY_CODES, type ReplyCodeRule } from "@simplycaster/rabbitmq-publisher";
+ * import { AMQP_REPLY_CODES, type ReplyCodeRule } from "./error_classification.ts";
  *
  * const rule: ReplyCodeRule = AMQP_REPLY_CODES[320];
  * console.log(rule); // { name: "CONNECTION_FORCED", classification: { retriable: true } }
@@ -69,7 +69,7 @@ function permanent(reason: DeadLetterReason): ErrorClassification {
  *
  * @example
  * ```ts
- * import { AMQP_REPLY_CODES } from "@simplycaster/rabbitmq-publisher";
+ * import { AMQP_REPLY_CODES } from "./error_classification.ts";
  *
  * console.log(AMQP_REPLY_CODES[403].name); // "ACCESS_REFUSED"
  * console.log(AMQP_REPLY_CODES[403].classification); // { retriable: false, reason: "access-refused" }
@@ -119,7 +119,7 @@ function rule(name: string, classification: ErrorClassification): ReplyCodeRule 
  *
  * @example
  * ```ts
- * import { TRANSPORT_ERROR_KINDS } from "@simplycaster/rabbitmq-publisher";
+ * import { TRANSPORT_ERROR_KINDS } from "./error_classification.ts";
  *
  * console.log(TRANSPORT_ERROR_KINDS.timeout); // { retriable: true }
  * console.log(TRANSPORT_ERROR_KINDS["closed-by-broker"]); // "by-reply-code"

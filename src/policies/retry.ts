@@ -22,7 +22,7 @@ import type { RetryConfig } from "../config/types.ts";
  *
  * @example
  * ```ts
- * import { ceilingDelay } from "@simplycaster/rabbitmq-publisher";
+ * import { ceilingDelay } from "./retry.ts";
  *
  * const options = { maxRetries: 5, baseDelay: 1_000, maxDelay: 60_000, multiplier: 2 };
  * console.log(ceilingDelay(1, options)); // 1000
@@ -60,7 +60,7 @@ export function ceilingDelay(
  *
  * @example
  * ```ts
- * import { backoffDelay } from "@simplycaster/rabbitmq-publisher";
+ * import { backoffDelay } from "./retry.ts";
  *
  * const options = { maxRetries: 5, baseDelay: 1_000, maxDelay: 60_000, multiplier: 2 };
  * console.log(backoffDelay(3, options, () => 0.5)); // 2000: half of the 4000 ms ceiling

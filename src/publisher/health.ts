@@ -315,7 +315,7 @@ export class RabbitMQEventBuffer {
  *
  * @example
  * ```ts
- * import type { HealthOptions } from "@simplycaster/rabbitmq-publisher";
+ * import type { HealthOptions } from "./health.ts";
  *
  * const options: HealthOptions = { publishTimeout: 30_000, backgroundProcessing: true, lifecycle: "running" };
  * ```
@@ -343,7 +343,7 @@ const MIN_STALL_MS = 60_000;
  *
  * @example
  * ```ts
- * import { assessHealth, type PublisherStats } from "@simplycaster/rabbitmq-publisher";
+ * import { assessHealth, type PublisherStats } from "./health.ts";
  *
  * const stats: PublisherStats = {
  *   publishedEvents: 0, failedEvents: 0, neverSentFailures: 0, unknownOutcomeFailures: 0,

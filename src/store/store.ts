@@ -348,7 +348,7 @@ export interface PendingStore {
  *
  * @example
  * ```ts
- * import { emptyByPriority } from "@simplycaster/rabbitmq-publisher";
+ * import { emptyByPriority } from "./store.ts";
  *
  * const counts = emptyByPriority();
  * counts.high++;
