@@ -1,0 +1,36 @@
+// The publisher settings of the cluster failover test, shared by the test
+// process and its publishing child: quick reconnects and enough retries that
+// no event becomes a dead letter because of a node outage.
+
+import type { AsyncPublishConfig, EventBufferConfig, RabbitMQConfig } from "../../mod.ts";
+
+/** Where to connect: every node, quick reconnection. */
+export function failoverRabbitConfig(
+  urls: string[],
+  exchange: string,
+  connectionName: string,
+): RabbitMQConfig {
+  return {
+    url: urls,
+    exchange,
+    connectionName,
+    reconnectBaseDelay: 200,
+    reconnectMaxDelay: 2_000,
+  };
+}
+
+/** At most `batchSize × maxConcurrency` = 200 events in flight. */
+export const MAX_IN_FLIGHT = 200;
+
+/** The pipeline: small batches, many retries, a short circuit-breaker reset. */
+export function failoverAsyncConfig(buffer: EventBufferConfig = {}): AsyncPublishConfig {
+  return {
+    batchSize: 50,
+    maxConcurrency: 4,
+    flushInterval: 50,
+    publishTimeout: 5_000,
+    retry: { maxRetries: 1_000, baseDelay: 200, maxDelay: 2_000 },
+    circuitBreaker: { resetTimeout: 1_000 },
+    bufferConfig: { maxBufferSize: 200_000, ...buffer },
+  };
+}
