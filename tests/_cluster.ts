@@ -1,5 +1,6 @@
 // A RabbitMQ cluster of its own for tests: three nodes on 127.0.0.1
-// (c1@localhost..c3@localhost, AMQP 5701-5703), each with its own config,
+// (c1-<run>@localhost..c3-<run>@localhost, AMQP 5701-5703 or the next free
+// block of ports), each with its own config,
 // data and log directories under one temp dir, clustered with join_cluster.
 // It never touches the shared broker on 5672, and `close()` stops every node
 // it started (rabbitmqctl stop, then SIGKILL of the pid from the node's pid
@@ -36,12 +37,33 @@ export interface ClusterNode {
 export interface ClusterOptions {
   /** How many nodes. @default {3} */
   size?: number;
-  /** AMQP port of the first node; the others follow. @default {5701} */
+  /**
+   * AMQP port of the first node; the others follow, and each node's Erlang
+   * distribution port is its AMQP port + 20000. When one of them is taken
+   * (another test's nodes), the next block of 10 is tried.
+   * @default {5701}
+   */
   basePort?: number;
   /** Extra `rabbitmq.conf` lines for every node. */
   config?: readonly string[];
-  /** Prefix of the node names. @default {"c"} */
+  /**
+   * Prefix of the node names: `c1-<run>@localhost`, `c2-<run>@localhost`, ...
+   * where `<run>` is unique per start, so two tests' nodes never share a name.
+   * @default {"c"}
+   */
   prefix?: string;
+}
+
+const PORT_BLOCKS = 20;
+
+/** The first AMQP port from `basePort` on, in blocks of 10, whose `size` ports and dist ports are free. */
+async function freePorts(basePort: number, size: number): Promise<number> {
+  for (let block = 0; block < PORT_BLOCKS; block++) {
+    const first = basePort + 10 * block;
+    const ports = Array.from({ length: size }, (_, i) => [first + i, first + i + 20_000]).flat();
+    if (!(await Promise.all(ports.map(listening))).some(Boolean)) return first;
+  }
+  throw new Error(`no ${size} free ports from ${basePort} on in ${PORT_BLOCKS} blocks of 10`);
 }
 
 /** The output of a command, and whether it succeeded. */
@@ -146,11 +168,13 @@ export class Cluster implements AsyncDisposable {
   ): Promise<Cluster> {
     const { size = 3, basePort = 5701, config = [], prefix = "c" } = options;
     const nodes: ClusterNode[] = [];
+    const firstPort = await freePorts(basePort, size);
+    const runId = crypto.randomUUID().slice(0, 6);
     const dir = await Deno.makeTempDir({ prefix: "rabbitmq-cluster-" });
     for (let i = 0; i < size; i++) {
-      const port = basePort + i;
+      const port = firstPort + i;
       nodes.push({
-        name: `${prefix}${i + 1}@localhost`,
+        name: `${prefix}${i + 1}-${runId}@localhost`,
         port,
         distPort: port + 20_000,
         url: `amqp://guest:guest@127.0.0.1:${port}`,
@@ -160,11 +184,6 @@ export class Cluster implements AsyncDisposable {
     const cluster = new Cluster(dir, nodes, log);
     try {
       for (const node of nodes) {
-        for (const port of [node.port, node.distPort]) {
-          if (await listening(port)) {
-            throw new Error(`port ${port} for ${node.name} is in use: is a cluster still running?`);
-          }
-        }
         await Deno.mkdir(node.dir);
         await Deno.writeTextFile(
           `${node.dir}/rabbitmq.conf`,
@@ -278,7 +297,8 @@ export class Cluster implements AsyncDisposable {
         `{ok, Q} -> case amqqueue:get_pid(Q) of {_, N} -> N; P -> node(P) end; ` +
         `_ -> none end.`,
     );
-    const name = output.trim().split("\n").pop()?.trim();
+    // A node name with a hyphen prints as a quoted atom.
+    const name = output.trim().split("\n").pop()?.trim().replace(/^'|'$/g, "");
     return this.nodes.find((node) => node.name === name);
   }
 
