@@ -16,7 +16,7 @@ import {
 } from "../mod.ts";
 import { DisturbedRunError } from "./_broker.ts";
 import type { Figures } from "./_context.ts";
-import { makeEvents } from "./_events.ts";
+import { fromTemplate, makeEvents, template } from "./_events.ts";
 import { percentile, rate, startSpan } from "./_measure.ts";
 import { InstantTransport, OutageTransport } from "./_transports.ts";
 
@@ -25,6 +25,7 @@ export const DEFAULT_IN_FLIGHT = 500;
 const BATCH_SIZE = 50;
 const HIGH_CALLERS = 100;
 const LATENCY_CALLERS = 10;
+const CEILING_CALLERS = 1_000;
 const SILENT = { debug() {}, info() {}, warn() {}, error() {} };
 
 /** What one run of ours publishes. */
@@ -214,7 +215,22 @@ export async function latency(run: OurRun, kv: boolean): Promise<Figures> {
   });
 }
 
-/** Our whole pipeline with a transport that confirms at once: the in-process ceiling. */
+/**
+ * Our whole pipeline with a transport that confirms at once: the in-process
+ * ceiling. 1,000 callers each await their publish() (a busy service; enough
+ * to fill a KV group commit), with events made as they go: 100,000 events
+ * and their receipts held at once would measure the collector instead.
+ */
 export async function ceiling(run: OurRun, kv: boolean): Promise<Figures> {
-  return await throughput(run, { kv, transport: "instant" });
+  const t = template(run.tag, run.bytes);
+  return await withPublisher(run, { kv, transport: "instant" }, async (publisher) => {
+    let next = 0;
+    const caller = async () => {
+      while (next < run.count) await publisher.publish(fromTemplate(t, next++));
+    };
+    const end = startSpan();
+    await Promise.all(Array.from({ length: Math.min(CEILING_CALLERS, run.count) }, caller));
+    await allConfirmed(publisher, run.count);
+    return rate(end(), run.count);
+  });
 }
