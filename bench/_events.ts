@@ -3,7 +3,7 @@
 // has about the size asked for (ids of five-digit counters hit it exactly);
 // the references send the same bodies.
 
-import { type DomainEvent, encodeEvent, type EventPriority } from "../mod.ts";
+import { type DomainEvent, encodeEvent, type EventPriority } from "../src/event.ts";
 import { benchEvent, type EventTemplate } from "./peer/peer.mjs";
 
 export type { EventTemplate };
