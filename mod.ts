@@ -111,6 +111,7 @@ export {
 export { type DeadLetter, type DeadLetterProperties } from "./src/dead_letters/dead_letter.ts";
 export {
   type DeadLetterCount,
+  type DeadLetterList,
   DeadLetterQueue,
   type DeadLetterQueueOptions,
   type ListDeadLettersOptions,

@@ -56,9 +56,8 @@ export async function main(options: ExampleOptions = {}): Promise<void> {
       `${stats.deadLetteredEvents} dead-lettered; last error: ${stats.lastError?.message}.`,
   );
 
-  const letter = (await publisher.deadLetters.list({ limit: 1_000 })).find((l) =>
-    l.id === event.id
-  );
+  const { letters } = await publisher.deadLetters.list({ limit: 1_000 });
+  const letter = letters.find((l) => l.id === event.id);
   if (letter === undefined) throw new Error(`dead letter ${event.id} not found`);
   log(
     `Found it in "${rabbitMQConfig.deadLetterQueue}" (${letter.location}): reason ` +

@@ -44,7 +44,7 @@ export async function seedUnroutable(consumer: TestConsumer, count: number): Pro
     await publisher.publishBatch(events);
     const dlq = openDeadLetterQueue(consumer);
     try {
-      await until(async () => (await dlq.count()).broker >= count, `${count} dead letters`);
+      await until(async () => ((await dlq.count()).broker ?? 0) >= count, `${count} dead letters`);
     } finally {
       await dlq.close();
     }

@@ -177,7 +177,7 @@ Deno.test("dlq --help on every command prints its usage and touches nothing", as
   assert.deepEqual((await bound.drain()).length, 0);
   const dlq = openDeadLetterQueue(consumer);
   try {
-    assert.deepEqual((await dlq.list()).map((l) => l.id), [id]);
+    assert.deepEqual((await dlq.list()).letters.map((l) => l.id), [id]);
   } finally {
     await dlq.close();
   }

@@ -161,7 +161,10 @@ function brokerOnly(ctx: Context, held: DeadLetter[], holder?: string): Target {
  */
 async function select(ctx: Context, target: Target): Promise<Selection> {
   const { ids, filter } = ctx.command;
-  const letters = await target.queue.list({ limit: ALL });
+  const listing = await target.queue.list({ limit: ALL });
+  // Changing only what one side holds would be a surprise: no broker, no change.
+  if (!listing.brokerAvailable) throw new Error(listing.brokerError);
+  const letters = listing.letters;
   const named = ids.length === 0 ? undefined : new Set(ids);
   const match = matcher(filter, ctx.now);
   const pick = (letter: DeadLetter) => (named?.has(letter.id) ?? true) && match(letter);

@@ -8,11 +8,11 @@ import { maskCredentials } from "../_mask.ts";
 import type { ResolvedEventBufferConfig } from "../config/types.ts";
 import type { DeadLetter } from "../dead_letters/dead_letter.ts";
 import { fromRecord } from "../dead_letters/_headers.ts";
+import { mergeLetters } from "../dead_letters/_merge.ts";
 import { DeadLetterQueue } from "../dead_letters/queue.ts";
 import type { Logger } from "../logger.ts";
 import type { PendingStore } from "../store/store.ts";
 import type { Command } from "./_args.ts";
-import { mergeLetters } from "./_select.ts";
 import { StoreView } from "./_store_view.ts";
 
 /** A command's configuration and output. */
@@ -90,12 +90,8 @@ export async function readLetters(ctx: Context, brokerLimit: number): Promise<Le
   const local = await readLocalStore(ctx);
   const mine = local.state === "read" ? localLetters(local.view) : [];
   await using queue = openQueue(ctx);
-  try {
-    const broker = await queue.list({ limit: brokerLimit });
-    return { local, letters: mergeLetters(mine, broker) };
-  } catch (error) {
-    return { local, letters: mine, brokerError: message(error) };
-  }
+  const broker = await queue.list({ limit: brokerLimit });
+  return { local, letters: mergeLetters(mine, broker.letters), brokerError: broker.brokerError };
 }
 
 /** The snapshot's dead letters, as the queue shows them. */

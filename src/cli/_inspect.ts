@@ -8,7 +8,6 @@ import {
   ALL,
   type Context,
   type LocalStore,
-  message,
   openQueue,
   readLetters,
   readLocalStore,
@@ -216,9 +215,6 @@ async function brokerCount(
   ctx: Context,
 ): Promise<{ broker: number | null; brokerError?: string }> {
   await using queue = openQueue(ctx);
-  try {
-    return { broker: (await queue.count()).broker };
-  } catch (error) {
-    return { broker: null, brokerError: message(error) };
-  }
+  const { broker, brokerError } = await queue.count();
+  return { broker, brokerError };
 }

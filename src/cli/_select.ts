@@ -1,6 +1,5 @@
-// Which dead letters a command works on: the filters (`--reason`, `--type`,
-// `--older-than`), and one list of local and broker letters in which a letter
-// caught on its way from the store to the broker appears once.
+// Which dead letters a command works on: the filters `--reason`, `--type`
+// and `--older-than`.
 
 import type { DeadLetter } from "../dead_letters/dead_letter.ts";
 
@@ -33,23 +32,4 @@ export function matcher(filter: LetterFilter, now: number): (letter: DeadLetter)
 function glob(pattern: string): RegExp {
   const escaped = pattern.split("*").map((part) => part.replace(/[.+?^${}()|[\]\\]/g, "\\$&"));
   return new RegExp(`^${escaped.join(".*")}$`, "s");
-}
-
-/**
- * The local letters, then the broker ones, each letter once. A letter the
- * publisher is moving is in the store until the broker has confirmed its copy,
- * so it can be read in both places: the two copies share the id and the
- * dead-letter time (the broker's `x-dead-lettered-at` keeps the millisecond),
- * and the broker copy, the one that stays, is kept.
- */
-export function mergeLetters(
-  local: readonly DeadLetter[],
-  broker: readonly DeadLetter[],
-): DeadLetter[] {
-  const onBroker = new Set(broker.map(identity));
-  return [...local.filter((letter) => !onBroker.has(identity(letter))), ...broker];
-}
-
-function identity(letter: DeadLetter): string {
-  return `${letter.deadLetteredAt} ${letter.id}`;
 }

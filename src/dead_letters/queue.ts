@@ -17,6 +17,7 @@ import type { PendingStore } from "../store/store.ts";
 import { BrokerQueue, CHUNK } from "./_broker_queue.ts";
 import type { DeadLetter } from "./dead_letter.ts";
 import { fromRecord } from "./_headers.ts";
+import { mergeLetters } from "./_merge.ts";
 
 export { deadLetterHeaders } from "./_headers.ts";
 
@@ -71,22 +72,56 @@ export interface ListDeadLettersOptions {
 }
 
 /**
- * Counts of {@linkcode DeadLetterQueue.count}.
+ * What {@linkcode DeadLetterQueue.list} found. While no broker answers, the
+ * local dead letters are still listed and `brokerError` says why the broker's
+ * are missing.
+ *
+ * @example
+ * ```ts
+ * import type { DeadLetterList } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const during: DeadLetterList = {
+ *   letters: [],
+ *   brokerAvailable: false,
+ *   brokerError: "no RabbitMQ broker answered: amqp://guest:***@localhost:5672: connect ECONNREFUSED",
+ * };
+ * ```
+ */
+export interface DeadLetterList {
+  /** The dead letters: local first, then the broker's, each once. */
+  letters: DeadLetter[];
+  /** Whether the broker's queue was read; when not, `letters` holds the local ones only. */
+  brokerAvailable: boolean;
+  /** Why the broker's queue could not be read (credentials masked). */
+  brokerError?: string;
+}
+
+/**
+ * Counts of {@linkcode DeadLetterQueue.count}. While no broker answers,
+ * `broker` and `total` are `null` and `brokerError` says why.
  *
  * @example
  * ```ts
  * import type { DeadLetterCount } from "@simplycaster/rabbitmq-publisher";
  *
  * const count: DeadLetterCount = { local: 2, broker: 40, total: 42 };
+ * const duringAnOutage: DeadLetterCount = {
+ *   local: 10,
+ *   broker: null,
+ *   total: null,
+ *   brokerError: "no RabbitMQ broker answered: amqp://guest:***@localhost:5672: connect ECONNREFUSED",
+ * };
  * ```
  */
 export interface DeadLetterCount {
   /** Dead letters held in the local store. */
   local: number;
-  /** Messages in the broker's dead-letter queue. */
-  broker: number;
-  /** Both together. */
-  total: number;
+  /** Messages in the broker's dead-letter queue; `null` when no broker answered. */
+  broker: number | null;
+  /** Both together; `null` when the broker's part is unknown. */
+  total: number | null;
+  /** Why the broker's queue could not be read (credentials masked). */
+  brokerError?: string;
 }
 
 /**
@@ -149,7 +184,7 @@ interface LocalEntry {
  *   urls: ["amqp://guest:guest@localhost:5672"],
  *   queue: "domain-events.dead-letter",
  * });
- * for (const letter of await dlq.list()) console.log(letter.id, letter.reason);
+ * for (const letter of (await dlq.list()).letters) console.log(letter.id, letter.reason);
  * const { replayed, failed } = await dlq.replay();
  * console.log(replayed.length, failed);
  * ```
@@ -206,23 +241,30 @@ export class DeadLetterQueue implements AsyncDisposable {
 
   /**
    * Lists dead letters without removing any: local ones first, then broker
-   * ones, read without acknowledgement and put back in place.
+   * ones, read without acknowledgement and put back in place. A letter the
+   * publisher is moving to the broker sits in both places until the broker's
+   * confirm is in and the local copy is deleted: it is listed once, as the
+   * broker's (the copies share the id and the dead-letter time). While no
+   * broker answers, the local letters are listed all the same.
    *
    * @param options How many to list at most.
-   * @returns The dead letters, local first, each oldest first.
+   * @returns The dead letters, local first, each oldest first, and whether
+   * the broker's queue could be read.
    * @throws {RangeError} When `limit` is not a non-negative integer.
-   * @throws {Error} When no broker answers, or the closed handle is used (credentials masked).
+   * @throws {Error} When the local store cannot be read, or the closed handle
+   * is used (credentials masked).
    *
    * @example
    * ```ts ignore
    * import { DeadLetterQueue } from "@simplycaster/rabbitmq-publisher";
    *
    * await using dlq = new DeadLetterQueue({ urls: ["amqp://localhost"], queue: "app.dead-letter" });
-   * const letters = await dlq.list({ limit: 20 });
+   * const { letters, brokerError } = await dlq.list({ limit: 20 });
    * console.table(letters.map(({ id, reason, location }) => ({ id, reason, location })));
+   * if (brokerError !== undefined) console.warn(`local dead letters only: ${brokerError}`);
    * ```
    */
-  list(options: ListDeadLettersOptions = {}): Promise<DeadLetter[]> {
+  list(options: ListDeadLettersOptions = {}): Promise<DeadLetterList> {
     const { limit = 100 } = options;
     if (!Number.isSafeInteger(limit) || limit < 0) {
       return Promise.reject(
@@ -230,23 +272,28 @@ export class DeadLetterQueue implements AsyncDisposable {
       );
     }
     return this.#exclusively(async () => {
-      const found = (await this.#localEntries(limit)).map((entry) => entry.letter);
-      if (found.length < limit) {
-        await this.#broker.scan(limit - found.length, (chunk) => {
-          for (const entry of chunk) found.push(entry.letter);
+      const local = (await this.#localEntries(limit)).map((entry) => entry.letter);
+      const broker: DeadLetter[] = [];
+      try {
+        // As many as `limit`: local copies of broker letters give way to them.
+        await this.#broker.scan(limit, (chunk) => {
+          for (const entry of chunk) broker.push(entry.letter);
           return Promise.resolve();
         });
+      } catch (error) {
+        return { letters: local, brokerAvailable: false, brokerError: toError(error).message };
       }
-      return found;
+      return { letters: mergeLetters(local, broker).slice(0, limit), brokerAvailable: true };
     });
   }
 
   /**
    * Counts the dead letters, locally and in the broker queue (by a passive
-   * declare; a queue that does not exist yet counts 0).
+   * declare; a queue that does not exist yet counts 0). While no broker
+   * answers, the local count is still given, the broker's is `null`.
    *
    * @returns The counts.
-   * @throws {Error} When no broker answers, or the closed handle is used (credentials masked).
+   * @throws {Error} When the closed handle is used.
    *
    * @example
    * ```ts ignore
@@ -254,14 +301,18 @@ export class DeadLetterQueue implements AsyncDisposable {
    *
    * await using dlq = new DeadLetterQueue({ urls: ["amqp://localhost"], queue: "app.dead-letter" });
    * const { local, broker, total } = await dlq.count();
-   * console.log(`${total} dead letters (${local} local, ${broker} in the broker queue)`);
+   * console.log(`${total ?? "?"} dead letters (${local} local, ${broker ?? "?"} in the broker queue)`);
    * ```
    */
   count(): Promise<DeadLetterCount> {
     return this.#exclusively(async () => {
       const local = this.#store?.stats().deadLetters ?? 0;
-      const broker = await this.#broker.depth();
-      return { local, broker, total: local + broker };
+      try {
+        const broker = await this.#broker.depth();
+        return { local, broker, total: local + broker };
+      } catch (error) {
+        return { local, broker: null, total: null, brokerError: toError(error).message };
+      }
     });
   }
 

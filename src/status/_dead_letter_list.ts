@@ -1,7 +1,7 @@
 // The latest dead letters for the status page: listed through the
 // publisher's `deadLetters.list()`, cached for a while (listing reads the
-// broker queue), bounded in time, and falling back to the local ones when
-// the broker does not answer.
+// broker queue) and bounded in time. When the broker does not answer, the
+// listing holds the local ones only, and says so.
 
 import { maskCredentials } from "../_mask.ts";
 import { settleWithin } from "../_async.ts";
@@ -12,8 +12,12 @@ import type { DeadLetterSummary, DeadLettersView } from "./_view.ts";
  * letters carry more fields than these (only these are read).
  */
 export interface DeadLetterSource {
-  list(options: { limit: number }): Promise<readonly DeadLetterSummary[]>;
-  count(): Promise<{ local: number; broker: number; total: number }>;
+  list(options: { limit: number }): Promise<{
+    letters: readonly DeadLetterSummary[];
+    brokerAvailable: boolean;
+    brokerError?: string;
+  }>;
+  count(): Promise<{ total: number | null }>;
 }
 
 /** Lists, caches and times out; one listing at a time. */
@@ -41,14 +45,12 @@ export class DeadLetterList {
    * The latest dead letters: from the cache while fresh, else listed anew.
    * A listing that takes longer than the timeout goes on in the background;
    * meanwhile the last listing (or a note) is returned.
-   *
-   * @param localCount How many dead letters are held locally, for the fallback.
    */
-  async get(localCount: number): Promise<DeadLettersView> {
+  async get(): Promise<DeadLettersView> {
     if (this.#limit === 0) return { status: "off", items: [] };
     const cached = this.#cached;
     if (cached !== undefined && this.#now() - cached.at < this.#cacheMs) return cached.view;
-    this.#listing ??= this.#list(localCount).finally(() => this.#listing = undefined);
+    this.#listing ??= this.#list().finally(() => this.#listing = undefined);
     const view = await settleWithin(this.#listing, this.#timeoutMs);
     if (view !== undefined) return view;
     const note = `the dead letters were not listed within ${this.#timeoutMs} ms`;
@@ -58,25 +60,23 @@ export class DeadLetterList {
     };
   }
 
-  async #list(localCount: number): Promise<DeadLettersView> {
+  async #list(): Promise<DeadLettersView> {
     let view: DeadLettersView;
     try {
-      const items = summarise(await this.#source.list({ limit: this.#limit }));
-      view = { status: "listed", items, total: (await this.#source.count()).total };
-    } catch (error) {
-      const note = `the broker's dead-letter queue could not be read: ${message(error)}`;
-      // Asking for no more than the local ones reads no broker queue.
-      const local = Math.min(this.#limit, localCount);
-      if (local === 0) {
-        view = { status: "unavailable", note, items: [] };
+      const listed = await this.#source.list({ limit: this.#limit });
+      const items = summarise(listed.letters);
+      if (listed.brokerAvailable) {
+        const { total } = await this.#source.count();
+        view = total === null ? { status: "listed", items } : { status: "listed", items, total };
       } else {
-        try {
-          const items = summarise(await this.#source.list({ limit: local }));
-          view = { status: "local-only", note, items };
-        } catch (again) {
-          view = { status: "unavailable", note: `${note}; locally: ${message(again)}`, items: [] };
-        }
+        const note = `the broker's dead-letter queue could not be read: ${listed.brokerError}`;
+        view = items.length > 0
+          ? { status: "local-only", note, items }
+          : { status: "unavailable", note, items };
       }
+    } catch (error) {
+      const note = `the dead letters could not be listed: ${message(error)}`;
+      view = { status: "unavailable", note, items: [] };
     }
     this.#cached = { at: this.#now(), view };
     return view;

@@ -205,7 +205,7 @@ export function createStatusHandler(
 
   const view = async (): Promise<StatusView> => {
     sample();
-    const deadLetters = await letters.get(publisher.getStats().bufferStats.localDeadLetters);
+    const deadLetters = await letters.get();
     // Read after the (possibly slow) listing, so the figures are fresh.
     return buildView(
       publisher.getStats(),

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { DeadLetter } from "../../src/dead_letters/dead_letter.ts";
-import { isFiltered, matcher, mergeLetters } from "../../src/cli/_select.ts";
+import { isFiltered, matcher } from "../../src/cli/_select.ts";
 
 const NOW = Date.parse("2026-01-01T12:00:00Z");
 
@@ -54,22 +54,4 @@ Deno.test("isFiltered() is true as soon as one filter is set", () => {
   assert.equal(isFiltered({ reasons: ["expired"] }), true);
   assert.equal(isFiltered({ types: ["x"] }), true);
   assert.equal(isFiltered({ olderThanMs: 1 }), true);
-});
-
-Deno.test("mergeLetters() lists a letter caught between the store and the broker once", () => {
-  const moving = letter("moving");
-  const local = [letter("only-local"), moving];
-  const broker = [
-    { ...moving, location: "broker" as const },
-    // Same id, dead-lettered again later (a replay that failed again): another letter.
-    letter("moving", { deadLetteredAt: NOW, location: "broker" }),
-    letter("only-broker", { location: "broker" }),
-  ];
-  const merged = mergeLetters(local, broker);
-  assert.deepEqual(merged.map((l) => `${l.id}@${l.location}`), [
-    "only-local@local",
-    "moving@broker",
-    "moving@broker",
-    "only-broker@broker",
-  ]);
 });

@@ -29,7 +29,7 @@ Deno.test("an unroutable event lands in the broker's dead-letter queue with its 
     await publisher.close();
   }
   assert.deepEqual(await dlq.count(), { local: 0, broker: 1, total: 1 });
-  const [letter, ...more] = await dlq.list();
+  const [letter, ...more] = (await dlq.list()).letters;
   assert.equal(more.length, 0);
   assert.equal(letter.id, event.id);
   assert.equal(letter.type, "test.happened");
@@ -55,10 +55,11 @@ Deno.test("list() is non-destructive: the same dead letters every time, count un
   await using dlq = openDeadLetterQueue(consumer);
   const first = await dlq.list();
   const second = await dlq.list();
-  assert.deepEqual(first.map((l) => l.id).sort(), [...ids].sort());
+  assert.equal(first.brokerAvailable, true);
+  assert.deepEqual(first.letters.map((l) => l.id).sort(), [...ids].sort());
   assert.deepEqual(second, first);
   assert.deepEqual(await dlq.count(), { local: 0, broker: 3, total: 3 });
-  assert.equal((await dlq.list({ limit: 2 })).length, 2);
+  assert.equal((await dlq.list({ limit: 2 })).letters.length, 2);
   assert.equal((await dlq.count()).broker, 3);
 });
 
@@ -95,7 +96,7 @@ Deno.test("replay() of a still-unroutable dead letter reports it failed and keep
   assert.match(result.failed[0].error, /unroutable/);
   assert.match(result.failed[1].error, /not found/);
   assert.deepEqual(await dlq.count(), { local: 0, broker: 2, total: 2 });
-  assert.deepEqual((await dlq.list()).map((l) => l.id).sort(), [...ids].sort());
+  assert.deepEqual((await dlq.list()).letters.map((l) => l.id).sort(), [...ids].sort());
 });
 
 Deno.test("replay() works through a queue deeper than one chunk, leaving unselected letters", async () => {
@@ -124,7 +125,7 @@ Deno.test("purge() deletes the selected dead letters, then all of them", async (
   const ids = await seedUnroutable(consumer, 3);
   await using dlq = openDeadLetterQueue(consumer);
   assert.equal(await dlq.purge([ids[1], "no-such-id"]), 1);
-  assert.deepEqual((await dlq.list()).map((l) => l.id).sort(), [ids[0], ids[2]].sort());
+  assert.deepEqual((await dlq.list()).letters.map((l) => l.id).sort(), [ids[0], ids[2]].sort());
   assert.equal(await dlq.purge(), 2);
   assert.deepEqual(await dlq.count(), { local: 0, broker: 0, total: 0 });
 });
@@ -138,7 +139,7 @@ Deno.test("local dead letters are listed, replayed and purged like broker ones",
   try {
     await using dlq = openDeadLetterQueue(consumer, store);
     assert.deepEqual(await dlq.count(), { local: 3, broker: 1, total: 4 });
-    const listed = await dlq.list();
+    const listed = (await dlq.list()).letters;
     assert.deepEqual(listed.map((l) => [l.id, l.location]), [
       [letters[0].id, "local"],
       [letters[1].id, "local"],
@@ -174,7 +175,7 @@ Deno.test("a dead-letter queue that does not exist yet counts and lists as empty
     queue: `missing.${crypto.randomUUID()}`,
   });
   assert.deepEqual(await dlq.count(), { local: 0, broker: 0, total: 0 });
-  assert.deepEqual(await dlq.list(), []);
+  assert.deepEqual(await dlq.list(), { letters: [], brokerAvailable: true });
   assert.deepEqual(await dlq.replay(), { replayed: [], failed: [] });
   assert.equal(await dlq.purge(), 0);
 });
@@ -184,7 +185,13 @@ Deno.test("DeadLetterQueue errors never show the broker password", async () => {
     urls: ["amqp://ops:s3cret-pw@127.0.0.1:1"],
     queue: "app.dead-letter",
   });
-  const error = await dlq.count().then(() => undefined, (e: Error) => e);
+  const { brokerError } = await dlq.count();
+  assert.match(
+    brokerError ?? "",
+    /no RabbitMQ broker answered: amqp:\/\/ops:\*\*\*@127\.0\.0\.1:1/,
+  );
+  assert(!brokerError?.includes("s3cret-pw"));
+  const error = await dlq.replay().then(() => undefined, (e: Error) => e);
   assert(error instanceof Error);
   assert.match(error.message, /no RabbitMQ broker answered: amqp:\/\/ops:\*\*\*@127\.0\.0\.1:1/);
   assert(!error.message.includes("s3cret-pw"));
