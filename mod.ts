@@ -122,6 +122,7 @@ export {
   type CloseOptions,
   type CloseReport,
   type EventPublisher,
+  type FlushOptions,
   type PublisherOptions,
   type PublishReceipt,
   type PublishStatus,

@@ -32,6 +32,14 @@ export interface ShipOptions {
   batchSize: number;
   /** How long to wait for the confirms of one batch, in ms. */
   publishTimeout: number;
+  /**
+   * No batch starts after this time (ms since the epoch), and none waits
+   * past it for its confirms.
+   * @default {Infinity}
+   */
+  deadline?: number;
+  /** The clock for `deadline`. @default {Date.now} */
+  now?: () => number;
 }
 
 /**
@@ -51,13 +59,16 @@ export interface ShipReport {
   kept: number;
   /** Why the first of the kept letters failed. */
   error?: Error;
+  /** Whether the deadline stopped the move with letters left. */
+  timedOut?: boolean;
 }
 
 /**
  * Moves local dead letters to the broker's dead-letter exchange, a batch at
- * a time, while the transport is connected. A letter leaves the store only
- * once the broker confirmed it (a crash in between leaves a duplicate, never
- * a loss). Stops at the first batch the broker did not fully confirm.
+ * a time, while the transport is connected and the deadline is not past. A
+ * letter leaves the store only once the broker confirmed it (a crash in
+ * between leaves a duplicate, never a loss). Stops at the first batch the
+ * broker did not fully confirm.
  *
  * @param options The store, the transport, the exchange and the batch size.
  * @returns How many letters moved, and how many of the last batch stayed.
@@ -79,8 +90,14 @@ export interface ShipReport {
  */
 export async function shipDeadLetters(options: ShipOptions): Promise<ShipReport> {
   const { store, transport, exchange, batchSize, publishTimeout } = options;
+  const { deadline = Infinity, now = Date.now } = options;
   let moved = 0;
   while (transport.state === "connected") {
+    const left = deadline - now();
+    if (left <= 0) {
+      const kept = store.stats().deadLetters;
+      return kept === 0 ? { moved, kept } : { moved, kept, timedOut: true };
+    }
     const letters = await store.listDeadLetters(batchSize);
     if (letters.length === 0) break;
     const outcomes = await transport.send(
@@ -93,7 +110,7 @@ export async function shipDeadLetters(options: ShipOptions): Promise<ShipReport>
           headers: { ...letter.properties.headers, ...deadLetterHeaders(letter) },
         },
       })),
-      publishTimeout,
+      Math.min(publishTimeout, left),
     );
     const shipped = letters.filter((_, i) => outcomes[i].ok);
     await store.removeDeadLetters(shipped.map((letter) => letter.seq));

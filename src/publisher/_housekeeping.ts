@@ -5,7 +5,7 @@
 
 import type { Transport } from "../amqp/transport.ts";
 import type { ResolvedAsyncPublishConfig } from "../config/types.ts";
-import { shipDeadLetters } from "../dead_letters/shipper.ts";
+import { shipDeadLetters, type ShipReport } from "../dead_letters/shipper.ts";
 import type { Logger } from "../logger.ts";
 import type { DeadLetterRecord, PendingStore } from "../store/store.ts";
 
@@ -63,6 +63,21 @@ export class Housekeeping {
     await this.#running;
   }
 
+  /**
+   * The last move of dead letters, for `close()`, before the transport
+   * closes: waits for a run in progress, then moves what is left until
+   * `deadline`. The pause after a refusal does not apply: nothing else is
+   * sent any more, so no healthy batch can be failed by it.
+   *
+   * @returns What the move did; nothing moved when the transport is not connected.
+   */
+  async finalMove(deadline: number): Promise<ShipReport> {
+    this.stopTimer();
+    await this.settled();
+    if (this.#parts.store.stats().deadLetters === 0) return { moved: 0, kept: 0 };
+    return await this.#ship(deadline);
+  }
+
   async #housekeep(): Promise<void> {
     const { store, now, config } = this.#parts;
     const expired = await store.expire(now() - config.bufferConfig.maxEventAge);
@@ -70,24 +85,30 @@ export class Housekeeping {
     await this.#ship();
   }
 
-  async #ship(): Promise<void> {
+  async #ship(deadline?: number): Promise<ShipReport> {
     const { now, config, deadLetterExchange, logger } = this.#parts;
     // A broker that refused dead letters is not asked again at every reconnect:
     // a refusal that closes the channel would fail healthy batches each time.
-    if (now() < this.#shipPausedUntil) return;
-    const { kept, error } = await shipDeadLetters({
+    if (deadline === undefined && now() < this.#shipPausedUntil) return { moved: 0, kept: 0 };
+    const report = await shipDeadLetters({
       store: this.#parts.store,
       transport: this.#parts.transport,
       exchange: deadLetterExchange,
       batchSize: config.batchSize,
       publishTimeout: config.publishTimeout,
+      deadline,
+      now,
     });
-    if (kept === 0) return;
+    const { kept, error } = report;
+    // Letters left by the deadline were not refused: close() reports them.
+    if (kept === 0 || report.timedOut) return report;
     const pause = Math.min(config.bufferConfig.cleanupInterval, SHIP_PAUSE_MAX_MS);
     this.#shipPausedUntil = now() + pause;
     logger.warn(
-      `${kept} dead letters could not be moved to ${deadLetterExchange}; kept locally, ` +
-        `next try in ${Math.round(pause / 1000)} s` + (error ? ` (${error.message})` : ""),
+      `${kept} dead letters could not be moved to ${deadLetterExchange}; kept locally` +
+        (deadline === undefined ? `, next try in ${Math.round(pause / 1000)} s` : "") +
+        (error ? ` (${error.message})` : ""),
     );
+    return report;
   }
 }

@@ -36,9 +36,12 @@ import type {
   CloseOptions,
   CloseReport,
   EventPublisher,
+  FlushOptions,
   PublisherOptions,
   PublishReceipt,
 } from "./types.ts";
+import { ChangeSignal, flushOptions, waitAtMost } from "./_changes.ts";
+import { closeReport } from "./_close_report.ts";
 import { Dispatcher } from "./_dispatcher.ts";
 import { Housekeeping } from "./_housekeeping.ts";
 import { Waiters } from "./_waiters.ts";
@@ -80,6 +83,8 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
    */
   readonly deadLetters: DeadLetterQueue;
   #closing: Promise<CloseReport> | undefined;
+  /** Wakes flush() calls waiting for a connection or circuit change. */
+  readonly #changes = new ChangeSignal();
   #lastError: LastError | undefined;
 
   /**
@@ -135,6 +140,7 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
         log(`circuit breaker ${change.from} -> ${change.to}: ${change.reason}`);
         onStateChange?.(change);
         if (change.to === "open") this.#waiters.releaseAll();
+        else this.#changes.notify(); // sending may be possible again
         // Dead letters made while the circuit was open can go to the broker now.
         if (change.to === "closed") this.#housekeeping.run();
         this.#dispatcher.wake();
@@ -265,25 +271,40 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
 
   /**
    * Sends every ready pending event now, whatever the batch fill, and waits
-   * until none is left that can be sent (or `timeoutMs` passes). It returns
-   * at once while the broker is unavailable or the circuit is open; events
-   * waiting out a retry delay keep it waiting until they are sent or the
-   * timeout passes.
+   * for real progress: until none is left that can be sent, or, while the
+   * broker is unavailable or the circuit open, until that changes (so a loop
+   * `while (await flush() > 0)` waits out an outage instead of spinning), or
+   * until `timeoutMs` passes. Events waiting out a retry delay keep it
+   * waiting until they are sent or the timeout passes.
    *
-   * @param timeoutMs The longest wait, in ms. Defaults to `publishTimeout`.
+   * @param options The longest wait in ms (a number, as before), or
+   * `{ timeoutMs, signal }`. `timeoutMs` defaults to `publishTimeout`.
    * @returns The number of events still pending, in flight included.
+   * @throws {RangeError} When `timeoutMs` is not a positive number.
+   * @throws {unknown} The signal's reason, when `signal` aborts the wait.
    *
    * @example
    * ```ts ignore
    * declare const publisher: RabbitMQAsyncEventPublisher;
    * await publisher.publish({ id: crypto.randomUUID(), type: "user.created", data: {} });
-   * const pending = await publisher.flush(5_000);
+   * const pending = await publisher.flush({ timeoutMs: 5_000, signal: AbortSignal.timeout(10_000) });
    * console.log(pending); // 0 when the broker confirmed everything
    * ```
    */
-  async flush(timeoutMs: number = this.#config.publishTimeout): Promise<number> {
+  async flush(options: number | FlushOptions = {}): Promise<number> {
+    const { timeoutMs, signal } = flushOptions(options, this.#config.publishTimeout);
+    signal?.throwIfAborted();
+    if (this.#store.counts().size === 0 || this.#dispatcher.mode === "closed") {
+      return this.#store.counts().size;
+    }
     this.#dispatcher.flush("flush() was called");
-    await settleWithin(this.#dispatcher.whenIdle(), timeoutMs);
+    const change = this.#changes.next();
+    try {
+      const progress = this.#dispatcher.canSend() ? this.#dispatcher.whenIdle() : change.promise;
+      await waitAtMost(progress, timeoutMs, signal);
+    } finally {
+      change.cancel();
+    }
     return this.#store.counts().size;
   }
 
@@ -371,12 +392,17 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
 
   /**
    * Stops intake (later publishes reject with `PublisherClosedError`), sends
-   * what it can within the deadline, waits for in-flight confirms, then
-   * closes the connection and the store and clears every timer. Calling it
-   * again closes nothing more.
+   * what it can within the deadline, waits for in-flight confirms, moves the
+   * local dead letters to the broker's dead-letter queue, then closes the
+   * connection and the store and clears every timer. Calling it again closes
+   * nothing more.
+   *
+   * What is left (pending events, local dead letters) survives on disk with
+   * persistence; without it, it is lost, counted in the report's `lost` and
+   * logged at `warn`.
    *
    * @param options The deadline.
-   * @returns How many events remain pending, and whether they survive.
+   * @returns How many events and dead letters are left, and whether they survive.
    * @throws {Error} When the store cannot be closed (for example, releasing
    * the Deno KV lease fails).
    *
@@ -389,9 +415,9 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
    *   { bufferConfig: { enablePersistence: true } },
    * );
    * // ... publish ...
-   * const { remaining, timedOut, persistent } = await publisher.close({ timeoutMs: 5_000 });
-   * if (remaining > 0) console.warn(`${remaining} events ${persistent ? "kept on disk" : "lost"}`);
-   * console.log(timedOut);
+   * const { remaining, localDeadLetters, lost } = await publisher.close({ timeoutMs: 5_000 });
+   * console.log(`${remaining} events and ${localDeadLetters} dead letters left`);
+   * if (lost.events + lost.deadLetters > 0) console.warn("lost:", lost); // memory mode only
    * ```
    */
   close(options: CloseOptions = {}): Promise<CloseReport> {
@@ -403,9 +429,14 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
   async #close(timeoutMs: number): Promise<CloseReport> {
     this.#housekeeping.stopTimer();
     const started = this.#now();
+    const deadline = started + timeoutMs;
     this.#dispatcher.beginClose();
+    this.#changes.notify();
     const idle = await settleWithin(this.#dispatcher.whenIdle().then(() => true), timeoutMs);
-    const timedOut = idle === undefined;
+    // Dead letters go to the broker while the connection is still open, so a
+    // move that succeeds is never reported as cut short by the close.
+    const move = await this.#housekeeping.finalMove(deadline);
+    const timedOut = idle === undefined || move.timedOut === true;
     // In-flight batches settle when the transport closes (as connection-lost) and are released.
     await this.#transport.close();
     await this.#dispatcher.settled();
@@ -414,15 +445,13 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
     this.#dispatcher.stop();
     this.#unsubscribe();
     this.#waiters.releaseAll();
-    const remaining = this.#store.counts().size;
+    const left = {
+      events: this.#store.counts().size,
+      deadLetters: this.#store.stats().deadLetters,
+    };
     const persistent = this.#store.persistent;
     await this.#store.close();
-    const level = remaining > 0 && !persistent ? this.#logger.warn : this.#logger.info;
-    level(
-      `publisher closed in ${this.#now() - started} ms; ${remaining} events pending` +
-        (remaining > 0 ? (persistent ? " (kept on disk)" : " (lost: persistence is off)") : ""),
-    );
-    return { remaining, timedOut, persistent };
+    return closeReport(left, { persistent, timedOut, ms: this.#now() - started }, this.#logger);
   }
 
   /**
@@ -501,6 +530,7 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
         this.#housekeeping.run();
       }
       this.#dispatcher.wake();
+      this.#changes.notify(); // after the breaker's reset: flush() may send at once
     } else if (change.to === "disconnected" && change.from !== "connecting") {
       this.#breaker.trip(`connection lost: ${change.error?.message ?? "closed"}`);
     }

@@ -58,23 +58,44 @@ export interface PublishReceipt {
 }
 
 /**
- * What `close()` reports.
+ * What `close()` reports: what was left when the publisher closed, and
+ * whether it survives. With persistence on, pending events and local dead
+ * letters stay on disk for the next start; without, they are lost, and
+ * `lost` counts them (a loss is also logged at `warn`). Nothing goes
+ * uncounted.
  *
  * @example
  * ```ts
  * import type { CloseReport } from "@simplycaster/rabbitmq-publisher";
  *
- * // The broker was down at shutdown: 12 events wait on disk for the next start.
- * const report: CloseReport = { remaining: 12, timedOut: false, persistent: true };
+ * // The broker was down at shutdown: 12 events and 3 dead letters wait on disk.
+ * const kept: CloseReport = {
+ *   remaining: 12,
+ *   localDeadLetters: 3,
+ *   timedOut: false,
+ *   persistent: true,
+ *   lost: { events: 0, deadLetters: 0 },
+ * };
+ * // The same in memory mode: all of it is gone, and said so.
+ * const lost: CloseReport = { ...kept, persistent: false, lost: { events: 12, deadLetters: 3 } };
  * ```
  */
 export interface CloseReport {
-  /** Events still pending after close: on disk with persistence, lost without. */
+  /** Events still pending after close (not confirmed by RabbitMQ). */
   remaining: number;
-  /** Whether the deadline ran out before everything was confirmed. */
+  /** Dead letters still held locally: not moved to the broker's dead-letter queue. */
+  localDeadLetters: number;
+  /** Whether the deadline ran out before everything was confirmed and moved. */
   timedOut: boolean;
-  /** Whether the pending events survive (persistence on). */
+  /** Whether what is left survives (persistence on: it waits on disk for the next start). */
   persistent: boolean;
+  /** What is left and does not survive: everything left in memory mode, nothing with persistence. */
+  lost: {
+    /** Pending events lost. */
+    events: number;
+    /** Local dead letters lost. */
+    deadLetters: number;
+  };
 }
 
 /**
@@ -89,10 +110,32 @@ export interface CloseReport {
  */
 export interface CloseOptions {
   /**
-   * How long to keep flushing and waiting for confirms, in ms.
+   * How long to keep flushing, waiting for confirms and moving dead letters
+   * to the broker, in ms.
    * @default {10000}
    */
   timeoutMs?: number;
+}
+
+/**
+ * Options of `flush()`.
+ *
+ * @example
+ * ```ts
+ * import type { FlushOptions } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const controller = new AbortController();
+ * const options: FlushOptions = { timeoutMs: 5_000, signal: controller.signal };
+ * ```
+ */
+export interface FlushOptions {
+  /**
+   * The longest wait, in ms.
+   * @default {publishTimeout}
+   */
+  timeoutMs?: number;
+  /** Ends the wait early: `flush()` rejects with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -119,7 +162,14 @@ export interface CloseOptions {
  *     return Promise.resolve({ id: event.id, status: "queued" });
  *   },
  *   publishBatch: (events) => Promise.all(events.map((event) => fake.publish(event))),
- *   close: () => Promise.resolve({ remaining: 0, timedOut: false, persistent: false }),
+ *   close: () =>
+ *     Promise.resolve({
+ *       remaining: 0,
+ *       localDeadLetters: 0,
+ *       timedOut: false,
+ *       persistent: false,
+ *       lost: { events: 0, deadLetters: 0 },
+ *     }),
  * };
  * await new SignupService(fake).signUp(7);
  * console.log(published.length); // 1
@@ -182,7 +232,8 @@ export interface EventPublisher {
  * const publisher = await createRabbitMQAsyncEventPublisher({}, {}, options);
  * const receipt = await publisher.publish({ id: "evt-1", type: "user.created", data: {} });
  * console.log(receipt.status); // "buffered"
- * console.log(await publisher.close()); // { remaining: 1, timedOut: false, persistent: false }
+ * const report = await publisher.close();
+ * console.log(report.remaining, report.lost); // 1 { events: 1, deadLetters: 0 }
  * ```
  */
 export interface PublisherOptions {

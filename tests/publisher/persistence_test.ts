@@ -26,7 +26,13 @@ Deno.test("events buffered during an outage survive a restart and drain in prior
       }
     }
     const report = await first.close({ timeoutMs: 100 });
-    assert.deepEqual(report, { remaining: 90, timedOut: false, persistent: true });
+    assert.deepEqual(report, {
+      remaining: 90,
+      localDeadLetters: 0,
+      timedOut: false,
+      persistent: true,
+      lost: { events: 0, deadLetters: 0 },
+    });
 
     const second = await createRabbitMQAsyncEventPublisher(
       { url: BROKER_URL, exchange: consumer.exchange },

@@ -201,7 +201,13 @@ Deno.test("close() flushes pending events, then publish() rejects with Publisher
   );
   await publisher.publishBatch(Array.from({ length: 30 }, (_, i) => testEvent(i)));
   const report = await publisher.close({ timeoutMs: 5_000 });
-  assert.deepEqual(report, { remaining: 0, timedOut: false, persistent: false });
+  assert.deepEqual(report, {
+    remaining: 0,
+    localDeadLetters: 0,
+    timedOut: false,
+    persistent: false,
+    lost: { events: 0, deadLetters: 0 },
+  });
   assert.deepEqual((await consumer.waitFor(30)).length, 30);
   await assert.rejects(publisher.publish(testEvent(99)), PublisherClosedError);
   await assert.rejects(publisher.publishBatch([testEvent(99)]), PublisherClosedError);
