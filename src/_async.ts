@@ -51,3 +51,24 @@ export class Exclusive {
     return this.#tail.then(() => {});
   }
 }
+
+/** A promise with its resolve and reject functions. */
+export interface Resolvers<T> {
+  /** The promise. */
+  promise: Promise<T>;
+  /** Fulfils it. */
+  resolve: (value: T | PromiseLike<T>) => void;
+  /** Rejects it. */
+  reject: (reason?: unknown) => void;
+}
+
+/** `Promise.withResolvers()`, which Node 20 lacks. */
+export function withResolvers<T>(): Resolvers<T> {
+  let resolve!: (value: T | PromiseLike<T>) => void;
+  let reject!: (reason?: unknown) => void;
+  const promise = new Promise<T>((fulfil, fail) => {
+    resolve = fulfil;
+    reject = fail;
+  });
+  return { promise, resolve, reject };
+}

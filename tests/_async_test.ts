@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Exclusive } from "../src/_async.ts";
+import { Exclusive, withResolvers } from "../src/_async.ts";
 
 Deno.test("Exclusive.run() starts each job after the one before it has settled, in call order", async () => {
   const exclusive = new Exclusive();
@@ -30,4 +30,13 @@ Deno.test("Exclusive.settled() waits for every queued job and never rejects", as
   });
   await exclusive.settled();
   assert.equal(done, true);
+});
+
+Deno.test("withResolvers() hands out a promise with the functions that settle it", async () => {
+  const fulfilled = withResolvers<number>();
+  fulfilled.resolve(7);
+  assert.equal(await fulfilled.promise, 7);
+  const rejected = withResolvers<number>();
+  rejected.reject(new RangeError("no"));
+  await assert.rejects(rejected.promise, RangeError);
 });
