@@ -32,6 +32,16 @@ export interface EnvAccess {
 }
 
 /**
+ * The process environment: `Deno.env` on Deno (so a variable the process may
+ * not read throws, or prompts, as Deno decides), `process.env` on Node.
+ *
+ * @returns The reader.
+ */
+export function envReader(): EnvGetter {
+  return deno !== undefined ? deno.env : { get: (name) => nodeProcess.env[name] };
+}
+
+/**
  * The process environment, read without a permission prompt: on Deno, each
  * variable is read only if `--allow-env` (or `--allow-env=NAME`) grants it,
  * and reads as unset otherwise; on Node, `process.env`.
@@ -39,7 +49,7 @@ export interface EnvAccess {
  * @returns The reader, and why variables may read as unset.
  */
 export function processEnv(): EnvAccess {
-  if (deno === undefined) return { env: { get: (name) => nodeProcess.env[name] } };
+  if (deno === undefined) return { env: envReader() };
   const { permissions } = deno;
   const granted = (variable?: string) =>
     permissions.querySync({ name: "env", variable }).state === "granted";

@@ -4,6 +4,7 @@
 // on it; dead-letter replay republishes on it.
 
 import type { AMQPChannel, AMQPClient, AMQPProperties } from "@cloudamqp/amqp-client";
+import { withResolvers } from "../_async.ts";
 import { TransportError } from "../errors.ts";
 import { toTransportError } from "./_errors.ts";
 import { treatNacksAsMultiple } from "./_workarounds.ts";
@@ -73,7 +74,7 @@ export class ConfirmChannel {
     if (messages.length === 0) return Promise.resolve([]);
     const outcomes: (SendOutcome | undefined)[] = new Array(messages.length);
     let pending = messages.length;
-    const { promise, resolve } = Promise.withResolvers<SendOutcome[]>();
+    const { promise, resolve } = withResolvers<SendOutcome[]>();
     const settle = (i: number, outcome: SendOutcome) => {
       if (outcomes[i] !== undefined) return;
       outcomes[i] = outcome;

@@ -2,11 +2,12 @@
 // release), found by our chaos and nack tests. Both are confined to here.
 
 import { type AMQPChannel, AMQPError } from "@cloudamqp/amqp-client";
+import { onUnhandledRejection } from "../_runtime.ts";
 
 // 1. In confirm mode, basicPublish() creates the confirm promise before the
 // socket write, and if the connection closes while the write is pending,
 // that promise is rejected with nobody listening. The caller has handled
-// every promise it was given, yet Deno would end the process on the
+// every promise it was given, yet Deno (or Node) would end the process on the
 // "unhandled" rejection. We swallow exactly those rejections: AMQPErrors
 // raised on a connection of ours. The publish itself is already settled as
 // failed through the promise we hold.
@@ -14,9 +15,8 @@ import { type AMQPChannel, AMQPError } from "@cloudamqp/amqp-client";
 const guarded = new WeakSet<object>();
 let installed = false;
 
-function onUnhandled(event: PromiseRejectionEvent): void {
-  const reason = event.reason;
-  if (reason instanceof AMQPError && guarded.has(reason.connection)) event.preventDefault();
+function ours(reason: unknown): boolean {
+  return reason instanceof AMQPError && guarded.has(reason.connection);
 }
 
 /** Marks a client's orphaned confirm rejections as handled, for its whole life. */
@@ -24,7 +24,7 @@ export function guardClient(client: object): void {
   guarded.add(client);
   if (installed) return;
   // Installed once and never removed: a rejection can surface after close().
-  globalThis.addEventListener("unhandledrejection", onUnhandled);
+  onUnhandledRejection(ours);
   installed = true;
 }
 

@@ -7,7 +7,7 @@
  */
 
 import type { AMQPClient } from "@cloudamqp/amqp-client";
-import { delay } from "../_async.ts";
+import { delay, withResolvers } from "../_async.ts";
 import { TransportError } from "../errors.ts";
 import { type Logger, quietLogger } from "../logger.ts";
 import type {
@@ -220,7 +220,7 @@ export class AmqpTransport implements Transport {
    */
   start(): Promise<boolean> {
     if (this.#loop) return Promise.resolve(this.#state === "connected");
-    const { promise, resolve } = Promise.withResolvers<boolean>();
+    const { promise, resolve } = withResolvers<boolean>();
     this.#loop = this.#run(resolve);
     return promise;
   }
@@ -389,7 +389,7 @@ export class AmqpTransport implements Transport {
       deadLetter,
       logger,
     } = this.#options;
-    const lost = Promise.withResolvers<Error>();
+    const lost = withResolvers<Error>();
     const prepare = (client: AMQPClient) => {
       client.onerror = (error) => lost.resolve(toError(error));
       client.ondisconnect = (error) =>

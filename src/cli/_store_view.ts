@@ -5,6 +5,7 @@
 // the `KvStore` writes (see its module doc): `["pending", rank, seq]`,
 // `["dead", seq]` and `["lease"]`, bodies stored as UTF-8 bytes.
 
+import { openKv } from "../_runtime.ts";
 import { type EventPriority, PRIORITIES } from "../event.ts";
 import { type DeadLetterRecord, emptyByPriority, type PendingRecord } from "../store/store.ts";
 
@@ -65,7 +66,7 @@ export class StoreView {
   static async open(path: string): Promise<StoreView> {
     let kv: Deno.Kv;
     try {
-      kv = await Deno.openKv(path);
+      kv = await openKv(path);
     } catch (error) {
       throw new Error(`cannot read the event store at ${path}: ${(error as Error).message}`, {
         cause: error,

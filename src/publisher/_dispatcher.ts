@@ -4,6 +4,7 @@
 // waiters. It is one state machine, `DispatcherMode`; `#enter()` makes every
 // transition and logs it.
 
+import { withResolvers } from "../_async.ts";
 import type { Transport } from "../amqp/transport.ts";
 import type { ResolvedAsyncPublishConfig } from "../config/types.ts";
 import type { Logger } from "../logger.ts";
@@ -180,7 +181,7 @@ export class Dispatcher {
    * that can be sent (the store is empty, or the broker cannot be sent to).
    */
   whenIdle(): Promise<void> {
-    this.#idle ??= Promise.withResolvers<void>();
+    this.#idle ??= withResolvers<void>();
     const idle = this.#idle.promise;
     this.#checkIdle();
     return idle;
@@ -248,7 +249,7 @@ export class Dispatcher {
   wake(): void {
     this.#passRequests++;
     if (this.#pass !== undefined) return;
-    const { promise, resolve } = Promise.withResolvers<void>();
+    const { promise, resolve } = withResolvers<void>();
     this.#pass = promise;
     queueMicrotask(async () => {
       try {

@@ -2,6 +2,7 @@
 // of its event (confirmed, dead-lettered, or buffered), bounded by
 // `publishTimeout`. This file owns that map from store seq to caller.
 
+import { withResolvers } from "../_async.ts";
 import type { DeadLetterReason, PendingRecord } from "../store/store.ts";
 import type { PublishReceipt, PublishStatus } from "./types.ts";
 
@@ -23,7 +24,7 @@ export class Waiters {
    * settled within the timeout).
    */
   wait(record: PendingRecord): Promise<PublishReceipt> {
-    const { promise, resolve } = Promise.withResolvers<PublishReceipt>();
+    const { promise, resolve } = withResolvers<PublishReceipt>();
     const timer = setTimeout(() => settle("buffered"), this.#timeoutMs);
     const settle: Settle = (status, reason) => {
       clearTimeout(timer);

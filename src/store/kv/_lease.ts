@@ -6,6 +6,7 @@
 // canonical path that makes two spellings of one file one store.
 
 import { StoreLockedError } from "../../errors.ts";
+import { hostName, processGone, processId, realPath } from "../../_runtime.ts";
 import { LEASE_KEY } from "./_codec.ts";
 
 /** The value under the lease key. */
@@ -24,7 +25,7 @@ export interface LeaseOptions {
   path: string;
   /** Whether `path` names a file, so that its canonical form identifies the store here. */
   resolvePath: boolean;
-  /** How this process describes itself. @default {"pid <Deno.pid> on <Deno.hostname()>"} */
+  /** How this process describes itself. @default {"pid <process id> on <host name>"} */
   owner?: string;
   /** How long the lease lasts without renewal, in ms. */
   ttlMs: number;
@@ -52,7 +53,7 @@ export class Lease {
   private constructor(kv: Deno.Kv, options: LeaseOptions) {
     this.#kv = kv;
     this.#options = options;
-    this.#owner = options.owner ?? `pid ${Deno.pid} on ${hostname()}`;
+    this.#owner = options.owner ?? `pid ${processId()} on ${hostName()}`;
     this.#identity = options.path;
   }
 
@@ -101,8 +102,8 @@ export class Lease {
       owner: this.#owner,
       expiresAt: this.#options.now() + this.#options.ttlMs,
       token: this.#token,
-      pid: Deno.pid,
-      host: hostname(),
+      pid: processId(),
+      host: hostName(),
     };
   }
 
@@ -165,33 +166,9 @@ export class Lease {
  * counts as alive, and the lease then has to expire.
  */
 function holderIsDead(held: Held, path: string): boolean {
-  if (held.pid === undefined || held.host !== hostname()) return false;
-  if (held.pid === Deno.pid) return !openHere.has(path);
+  if (held.pid === undefined || held.host !== hostName()) return false;
+  if (held.pid === processId()) return !openHere.has(path);
   return processGone(held.pid);
-}
-
-/**
- * Asks the system whether `pid` is gone, with whatever the permissions allow:
- * /proc (which Deno opens only with --allow-all), else a harmless signal
- * (SIGCHLD, ignored by default; needs --allow-run). Without either, `false`.
- */
-function processGone(pid: number): boolean {
-  if (Deno.build.os === "linux") {
-    try {
-      // The third field of /proc/<pid>/stat is the state: Z (zombie) or X (dead) is gone.
-      const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-      const state = stat.charAt(stat.lastIndexOf(")") + 2);
-      return state === "Z" || state === "X";
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return true;
-    }
-  }
-  try {
-    Deno.kill(pid, "SIGCHLD");
-    return false;
-  } catch (error) {
-    return error instanceof Deno.errors.NotFound;
-  }
 }
 
 /** The real path of `path`'s directory, joined with its file name. */
@@ -199,16 +176,8 @@ async function canonicalPath(path: string): Promise<string> {
   const slash = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
   const dir = slash >= 0 ? path.slice(0, slash) || "/" : ".";
   try {
-    return `${await Deno.realPath(dir)}/${path.slice(slash + 1)}`;
+    return `${await realPath(dir)}/${path.slice(slash + 1)}`;
   } catch {
     return path;
-  }
-}
-
-function hostname(): string {
-  try {
-    return Deno.hostname();
-  } catch {
-    return "unknown-host";
   }
 }

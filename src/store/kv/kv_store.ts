@@ -9,6 +9,7 @@
  */
 
 import { Exclusive } from "../../_async.ts";
+import { openKv } from "../../_runtime.ts";
 import { toDeadLetter } from "../_dead_letter.ts";
 import { StoreLockedError } from "../../errors.ts";
 import type {
@@ -181,9 +182,7 @@ export class KvStore implements PendingStore {
     let kv = options.kv;
     const ownsKv = kv === undefined;
     if (kv === undefined) {
-      const slash = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
-      if (slash > 0) await Deno.mkdir(path.slice(0, slash), { recursive: true });
-      kv = await Deno.openKv(path);
+      kv = await openKv(path);
     }
     const store = new KvStore(kv, ownsKv, options);
     try {
