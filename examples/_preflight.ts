@@ -6,6 +6,7 @@
 
 import { AMQPClient } from "@cloudamqp/amqp-client";
 import { maskCredentials, maskUrl } from "../src/_mask.ts";
+import { explainConnectFailure } from "../src/amqp/_errors.ts";
 
 const START_HINT =
   "start one with `rabbitmq-server -detached` (or `docker run -d -p 5672:5672 rabbitmq:4`)";
@@ -52,21 +53,12 @@ export async function brokerProblem(
     await client.connect();
   } catch (error) {
     const text = maskCredentials(error instanceof Error ? error.message : String(error));
-    const user = decodeURIComponent(parsed.username) || "guest";
-    const vhost = decodeURIComponent(parsed.pathname.slice(1)) || "/";
-    if (text.includes("ACCESS_REFUSED")) {
-      return `RabbitMQ at ${shown} refused the login of user "${user}" (ACCESS_REFUSED): ` +
-        `check the user and password in ${variable}`;
-    }
-    if (text.includes("NOT_ALLOWED")) {
-      return `RabbitMQ at ${shown} does not let user "${user}" use vhost "${vhost}" (${text}): ` +
-        `create the vhost and grant the user access to it, or fix ${variable}`;
-    }
     if (/^(Connection ended|Socket closed|timeout)$/.test(text)) {
       return `something answers at ${shown}, but not as RabbitMQ (${text}): ` +
         `check the host and port in ${variable}`;
     }
-    return `RabbitMQ at ${shown} did not accept the connection (${text}): check ${variable}`;
+    // The library's own wording for a refused login, a vhost, and the rest.
+    return `${explainConnectFailure(url, error).text} (the URL comes from ${variable})`;
   }
   await client.close();
   return undefined;

@@ -3,7 +3,7 @@
 // AMQP reply code the client writes at the end of a close reason. The
 // transport, the confirm channel and the dead-letter queue all map through here.
 
-import { maskCredentials } from "../_mask.ts";
+import { maskCredentials, maskUrl } from "../_mask.ts";
 import { TransportError } from "../errors.ts";
 
 /** The reply code RabbitMQ uses for a missing queue or exchange. */
@@ -57,4 +57,74 @@ export function toTransportError(cause: unknown): TransportError {
     return new TransportError("closed-by-broker", message, { code, sent: true, cause: error });
   }
   return new TransportError("connection-lost", message, { sent: true, cause: error });
+}
+
+/** Why a connection attempt failed, as {@linkcode explainConnectFailure} judges it. */
+export type ConnectFailureKind =
+  | "login-refused"
+  | "vhost-not-allowed"
+  | "unreachable"
+  | "unknown-host"
+  | "timeout"
+  | "other";
+
+/**
+ * One line saying why a connection attempt on `url` failed and what to do:
+ * the user and vhost named for a refused login, never the password.
+ *
+ * @param url The broker URL (its password is masked here, if it is not already).
+ * @param cause What the attempt failed with.
+ * @returns The kind of failure and the line.
+ */
+export function explainConnectFailure(
+  url: string,
+  cause: unknown,
+): { kind: ConnectFailureKind; text: string } {
+  const shown = maskUrl(url);
+  const message = toError(cause).message;
+  let user = "guest";
+  let vhost = "/";
+  try {
+    const parsed = new URL(url);
+    user = decodeURIComponent(parsed.username) || user;
+    vhost = decodeURIComponent(parsed.pathname.slice(1)) || vhost;
+  } catch {
+    // Not a URL: the defaults of the client are named.
+  }
+  if (/ACCESS_REFUSED/.test(message) || replyCodeIn(message) === 403) {
+    return {
+      kind: "login-refused",
+      text: `RabbitMQ at ${shown} refused the login of user "${user}" on vhost "${vhost}" ` +
+        "(ACCESS_REFUSED): check the user name and password",
+    };
+  }
+  if (/NOT_ALLOWED/.test(message) || replyCodeIn(message) === 530) {
+    return {
+      kind: "vhost-not-allowed",
+      text: `RabbitMQ at ${shown} does not let user "${user}" use vhost "${vhost}" ` +
+        `(NOT_ALLOWED): create the vhost, or grant the user access to it ` +
+        `(rabbitmqctl set_permissions -p ${JSON.stringify(vhost)} ${user} ".*" ".*" ".*")`,
+    };
+  }
+  if (/ECONNREFUSED|connection refused/i.test(message)) {
+    return {
+      kind: "unreachable",
+      text: `no RabbitMQ broker answered at ${shown} (connection refused): is it running, ` +
+        "on that host and port?",
+    };
+  }
+  if (/ENOTFOUND|EAI_AGAIN|failed to lookup address|name or service not known/i.test(message)) {
+    return {
+      kind: "unknown-host",
+      text: `no RabbitMQ broker answered at ${shown}: its host name is not known (${message})`,
+    };
+  }
+  if (/timed? ?out/i.test(message)) {
+    return {
+      kind: "timeout",
+      text: `no RabbitMQ broker answered at ${shown} in time (${message}): check the host, ` +
+        "the port and the firewall",
+    };
+  }
+  return { kind: "other", text: `no RabbitMQ broker answered at ${shown}: ${message}` };
 }

@@ -22,18 +22,26 @@ const MAX_TIMER_MS = 2_147_483_647;
 
 /** What a field's value must be: its type, a check, and the words an error uses for it. */
 export type Rule =
-  | { type: "number"; expected: string; ok: (value: number) => boolean }
+  | {
+    type: "number";
+    expected: string;
+    ok: (value: number) => boolean;
+    /** Whole numbers only: a variable must be written as digits alone. */
+    integer?: boolean;
+  }
   | { type: "string"; expected: string; ok: (value: string) => boolean }
   | { type: "boolean"; expected: string }
   | { type: "function"; expected: string };
 
 const positiveInteger: Rule = {
   type: "number",
+  integer: true,
   expected: "a positive integer",
   ok: (n) => Number.isSafeInteger(n) && n > 0,
 };
 const kvBatchSize: Rule = {
   type: "number",
+  integer: true,
   expected: `a positive integer of at most ${MAX_KV_BATCH} (one Deno KV atomic operation)`,
   ok: (n) => Number.isSafeInteger(n) && n > 0 && n <= MAX_KV_BATCH,
 };
@@ -79,6 +87,7 @@ export const RABBITMQ_RULES: Record<RabbitMQField, Rule> = {
   routingKey: { type: "function", expected: "a function" },
   heartbeat: {
     type: "number",
+    integer: true,
     expected: "an integer from 0 to 65535 (seconds)",
     ok: (n) => Number.isInteger(n) && n >= 0 && n <= 65_535,
   },

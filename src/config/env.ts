@@ -5,6 +5,7 @@
  * @module
  */
 
+import { envReader } from "../_runtime.ts";
 import {
   ASYNC_RULES,
   type AsyncField,
@@ -19,6 +20,7 @@ import {
   showUrls,
 } from "./_rules.ts";
 import { resolveAsyncPublish, resolveRabbitMQ } from "./_resolve.ts";
+import { mergeAsyncPublishConfig } from "./resolve.ts";
 import type {
   AsyncPublishConfig,
   EnvReader,
@@ -72,7 +74,7 @@ const ASYNC_ENV: readonly (readonly [string, AsyncField])[] = [
  * `RABBITMQ_CONNECTION_NAME`, `RABBITMQ_DEAD_LETTER_EXCHANGE`,
  * `RABBITMQ_DEAD_LETTER_QUEUE`.
  *
- * @param env Where the variables are read.
+ * @param env Where the variables are read: `Deno.env` by default (`process.env` on Node).
  * @returns A partial config holding only the fields whose variables are set.
  * @throws {TypeError} When a value cannot be parsed; the message names the variable and the value.
  * @throws {RangeError} When a value is out of range; the message names the variable and the value.
@@ -85,7 +87,7 @@ const ASYNC_ENV: readonly (readonly [string, AsyncField])[] = [
  * console.log(readRabbitMQEnv(env)); // { url: ["amqp://a:5672", "amqp://b:5672"], heartbeat: 10 }
  * ```
  */
-export function readRabbitMQEnv(env: EnvReader = Deno.env): RabbitMQConfig {
+export function readRabbitMQEnv(env: EnvReader = envReader()): RabbitMQConfig {
   const config: Record<string, unknown> = {};
   const urls = env.get(URL_VARIABLE);
   if (urls !== undefined) {
@@ -123,7 +125,7 @@ export function readRabbitMQEnv(env: EnvReader = Deno.env): RabbitMQConfig {
  * `RABBITMQ_CIRCUIT_RESET_TIMEOUT`. Booleans accept `true`/`false`, `1`/`0`
  * and `yes`/`no`, in any case.
  *
- * @param env Where the variables are read.
+ * @param env Where the variables are read: `Deno.env` by default (`process.env` on Node).
  * @returns A partial config holding only the fields whose variables are set.
  * @throws {TypeError} When a value cannot be parsed; the message names the variable and the value.
  * @throws {RangeError} When a value is out of range; the message names the variable and the value.
@@ -136,7 +138,7 @@ export function readRabbitMQEnv(env: EnvReader = Deno.env): RabbitMQConfig {
  * console.log(readAsyncPublishEnv(env)); // { batchSize: 200, bufferConfig: { enablePersistence: true } }
  * ```
  */
-export function readAsyncPublishEnv(env: EnvReader = Deno.env): AsyncPublishConfig {
+export function readAsyncPublishEnv(env: EnvReader = envReader()): AsyncPublishConfig {
   const config: Record<string, unknown> = {};
   for (const [variable, path] of ASYNC_ENV) {
     const raw = env.get(variable);
@@ -157,7 +159,7 @@ export function readAsyncPublishEnv(env: EnvReader = Deno.env): AsyncPublishConf
  * Reads the RabbitMQ connection config from the environment (see
  * {@linkcode readRabbitMQEnv} for the variables) and resolves it with the defaults.
  *
- * @param env Where the variables are read.
+ * @param env Where the variables are read: `Deno.env` by default (`process.env` on Node).
  * @returns The resolved config.
  * @throws {TypeError} When a value cannot be parsed; the message names the variable and the value.
  * @throws {RangeError} When a value, or a combination of values, is invalid;
@@ -171,7 +173,7 @@ export function readAsyncPublishEnv(env: EnvReader = Deno.env): AsyncPublishConf
  * console.log(config.exchange, config.deadLetterQueue); // orders orders.dead-letter
  * ```
  */
-export function parseRabbitMQConfig(env: EnvReader = Deno.env): ResolvedRabbitMQConfig {
+export function parseRabbitMQConfig(env: EnvReader = envReader()): ResolvedRabbitMQConfig {
   return resolveRabbitMQ(
     readRabbitMQEnv(env),
     envNamer(env, [[URL_VARIABLE, "url"], ...RABBITMQ_ENV]),
@@ -182,7 +184,7 @@ export function parseRabbitMQConfig(env: EnvReader = Deno.env): ResolvedRabbitMQ
  * Reads the pipeline config from the environment (see
  * {@linkcode readAsyncPublishEnv} for the variables) and resolves it with the defaults.
  *
- * @param env Where the variables are read.
+ * @param env Where the variables are read: `Deno.env` by default (`process.env` on Node).
  * @returns The resolved config.
  * @throws {TypeError} When a value cannot be parsed; the message names the variable and the value.
  * @throws {RangeError} When a value, or a combination of values, is invalid;
@@ -199,8 +201,95 @@ export function parseRabbitMQConfig(env: EnvReader = Deno.env): ResolvedRabbitMQ
  * }
  * ```
  */
-export function parseAsyncPublishConfig(env: EnvReader = Deno.env): ResolvedAsyncPublishConfig {
+export function parseAsyncPublishConfig(env: EnvReader = envReader()): ResolvedAsyncPublishConfig {
   return resolveAsyncPublish(readAsyncPublishEnv(env), envNamer(env, ASYNC_ENV));
+}
+
+/**
+ * Resolves the connection config in layers: the fields `code` sets, over the
+ * `RABBITMQ_*` variables that are set (see {@linkcode readRabbitMQEnv}), over
+ * the defaults. An error names the variable when the bad value came from the
+ * environment, the field when it came from code.
+ *
+ * @param code The config passed in code; its `undefined` fields are left to the layers below.
+ * @param env Where the variables are read.
+ * @returns The resolved config.
+ * @throws {TypeError} When a value cannot be parsed or has the wrong type, naming its variable or field.
+ * @throws {RangeError} When a value is out of range, naming its variable or field.
+ *
+ * @example
+ * ```ts
+ * import { layerRabbitMQConfig } from "./env.ts";
+ *
+ * const env = new Map([["RABBITMQ_EXCHANGE", "from-env"], ["RABBITMQ_HEARTBEAT", "10"]]);
+ * const config = layerRabbitMQConfig({ exchange: "from-code" }, env);
+ * console.log(config.exchange, config.heartbeat); // from-code 10
+ * ```
+ */
+export function layerRabbitMQConfig(code: RabbitMQConfig, env: EnvReader): ResolvedRabbitMQConfig {
+  // Not an object: nothing to layer, and the resolver says what is wrong.
+  if (!isObject(code)) return resolveRabbitMQ(code, fieldName);
+  const fromCode = Object.fromEntries(
+    Object.entries(code).filter(([, value]) => value !== undefined),
+  );
+  return resolveRabbitMQ(
+    { ...readRabbitMQEnv(env), ...fromCode },
+    layerNamer(fromCode, envNamer(env, [[URL_VARIABLE, "url"], ...RABBITMQ_ENV])),
+  );
+}
+
+/**
+ * Resolves the pipeline config in layers: the fields `code` sets, over the
+ * `RABBITMQ_*` variables that are set (see {@linkcode readAsyncPublishEnv}),
+ * over the defaults; nested sections such as `bufferConfig` merge field by
+ * field. An error names the variable when the bad value came from the
+ * environment, the field when it came from code.
+ *
+ * @param code The config passed in code; its `undefined` fields are left to the layers below.
+ * @param env Where the variables are read.
+ * @returns The resolved config.
+ * @throws {TypeError} When a value cannot be parsed or has the wrong type, naming its variable or field.
+ * @throws {RangeError} When a value is out of range, naming its variable or field.
+ *
+ * @example
+ * ```ts
+ * import { layerAsyncPublishConfig } from "./env.ts";
+ *
+ * const env = new Map([["RABBITMQ_BUFFER_MAX_SIZE", "500"], ["RABBITMQ_ASYNC_BATCH_SIZE", "20"]]);
+ * const config = layerAsyncPublishConfig({ bufferConfig: { maxEventAge: 60_000 } }, env);
+ * console.log(config.batchSize, config.bufferConfig.maxBufferSize, config.bufferConfig.maxEventAge);
+ * // 20 500 60000
+ * ```
+ */
+export function layerAsyncPublishConfig(
+  code: AsyncPublishConfig,
+  env: EnvReader,
+): ResolvedAsyncPublishConfig {
+  const { bufferConfig, retry, circuitBreaker } = isObject(code) ? code : {};
+  if (!isObject(code) || [bufferConfig, retry, circuitBreaker].some((s) => !isObject(s ?? {}))) {
+    // A section that is not an object would be spread away: the resolver says what is wrong.
+    return resolveAsyncPublish(code, fieldName);
+  }
+  const fromCode = mergeAsyncPublishConfig(code);
+  return resolveAsyncPublish(
+    mergeAsyncPublishConfig(readAsyncPublishEnv(env), fromCode),
+    layerNamer(fromCode, envNamer(env, ASYNC_ENV)),
+  );
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** Names a field set in code by its path, any other by `below` (its variable when set). */
+function layerNamer(code: object, below: Namer): Namer {
+  return (path) => {
+    let value: unknown = code;
+    for (const part of path.replace(/\[\d+\]$/, "").split(".")) {
+      value = (value as Record<string, unknown> | undefined)?.[part];
+    }
+    return value !== undefined ? fieldName(path) : below(path);
+  };
 }
 
 /** Names a field by its variable when the environment set it, by its path otherwise. */
@@ -224,10 +313,12 @@ function fromEnv(variable: string, raw: string, rule: Rule): unknown {
     return value;
   }
   if (rule.type === "number") {
-    const text = raw.trim();
-    const value = Number(text);
-    if (!NUMBER.test(text) || !Number.isFinite(value)) {
-      throw new TypeError(`${variable} must be ${rule.expected}: got ${shown}`);
+    // Strict: digits (and, where fractions make sense, one decimal point),
+    // no sign, exponent or surrounding spaces, which Number() would accept.
+    const value = Number(raw);
+    if (!(rule.integer ? INTEGER : DECIMAL).test(raw) || !Number.isFinite(value)) {
+      const form = rule.integer ? "digits only" : "digits, with an optional decimal point";
+      throw new TypeError(`${variable} must be ${rule.expected}, written as ${form}: got ${shown}`);
     }
     check(variable, value, rule, shown);
     return value;
@@ -244,4 +335,5 @@ const BOOLEANS: Record<string, boolean> = {
   yes: true,
   no: false,
 };
-const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+const INTEGER = /^\d+$/;
+const DECIMAL = /^\d+(\.\d+)?$/;

@@ -7,15 +7,19 @@
  */
 
 import { maskUrl } from "../_mask.ts";
+import { processEnv } from "../_runtime.ts";
+import { explainConnectFailure } from "../amqp/_errors.ts";
 import { AmqpTransport } from "../amqp/amqp_transport.ts";
-import { resolveAsyncPublishConfig, resolveRabbitMQConfig } from "../config/resolve.ts";
+import type { Transport } from "../amqp/transport.ts";
+import { layerAsyncPublishConfig, layerRabbitMQConfig } from "../config/env.ts";
 import type {
   AsyncPublishConfig,
+  EnvReader,
   RabbitMQConfig,
   ResolvedAsyncPublishConfig,
   ResolvedRabbitMQConfig,
 } from "../config/types.ts";
-import { quietLogger } from "../logger.ts";
+import { type Logger, quietLogger } from "../logger.ts";
 import { KvStore } from "../store/kv/kv_store.ts";
 import { MemoryStore } from "../store/memory_store.ts";
 import type { PendingStore } from "../store/store.ts";
@@ -27,27 +31,34 @@ import type { PublisherOptions } from "./types.ts";
  * starts anyway in buffering mode and keeps reconnecting (unless
  * `requireConnection` is set), so a service can start during an outage.
  *
+ * The configuration comes in layers: the options passed in code, then the
+ * `RABBITMQ_*` environment variables that are set (see `readRabbitMQEnv()`
+ * and `readAsyncPublishEnv()`), then the built-in defaults. Without
+ * `--allow-env` the variables are not read (said once at debug level);
+ * `options.env` replaces the process environment with another reader, or
+ * turns it off with `false`.
+ *
  * @param rabbitMQConfig Where to connect; see {@linkcode RabbitMQConfig}.
  * @param asyncConfig The pipeline's options; see {@linkcode AsyncPublishConfig}.
- * @param options Injected parts (transport, store, logger, clock).
+ * @param options Injected parts (transport, store, logger, clock, environment).
  * @returns The running publisher.
- * @throws {RangeError} When an option is out of range; the message names it.
- * @throws {TypeError} When an option has the wrong type.
+ * @throws {RangeError} When an option or a variable is out of range; the message names it.
+ * @throws {TypeError} When an option has the wrong type, or a variable cannot be parsed.
  * @throws {StoreLockedError} When another live publisher holds the persistent store.
- * @throws {Error} When `requireConnection` is set and no broker answers.
+ * @throws {Error} When `requireConnection` is set and no broker accepted the
+ * connection: one line per URL saying why (a refused login names the user and
+ * vhost, never the password); or when persistence is on and Deno KV is not
+ * enabled (the deno.json line to add), or on Node `@deno/kv` is missing.
  *
  * @example
  * ```ts ignore
- * import {
- *   createRabbitMQAsyncEventPublisher,
- *   parseAsyncPublishConfig,
- *   parseRabbitMQConfig,
- * } from "@simplycaster/rabbitmq-publisher";
+ * import { createRabbitMQAsyncEventPublisher } from "@simplycaster/rabbitmq-publisher";
  *
- * const publisher = await createRabbitMQAsyncEventPublisher(
- *   parseRabbitMQConfig(),
- *   parseAsyncPublishConfig(),
- * );
+ * // RABBITMQ_URL=amqp://app:secret@rabbit:5672 RABBITMQ_BUFFER_MAX_SIZE=20000 deno run -A app.ts
+ * const publisher = await createRabbitMQAsyncEventPublisher({ exchange: "orders" }, {
+ *   maxConcurrency: 10,
+ *   bufferConfig: { enablePersistence: true }, // the buffer size comes from the variable
+ * });
  * await publisher.close();
  * ```
  */
@@ -56,11 +67,13 @@ export async function createRabbitMQAsyncEventPublisher(
   asyncConfig: AsyncPublishConfig = {},
   options: PublisherOptions = {},
 ): Promise<RabbitMQAsyncEventPublisher> {
-  const rabbit = "urls" in rabbitMQConfig
-    ? resolveRabbitMQConfig({ ...rabbitMQConfig, url: rabbitMQConfig.urls })
-    : resolveRabbitMQConfig(rabbitMQConfig);
-  const config = resolveAsyncPublishConfig(asyncConfig);
   const logger = options.logger ?? quietLogger;
+  const env = environment(options.env, logger);
+  const rabbit = layerRabbitMQConfig(
+    "urls" in rabbitMQConfig ? { ...rabbitMQConfig, url: rabbitMQConfig.urls } : rabbitMQConfig,
+    env,
+  );
+  const config = layerAsyncPublishConfig(asyncConfig, env);
   const store = options.store ?? await openStore(config, options.now);
   const transport = options.transport ?? new AmqpTransport({
     urls: rabbit.urls,
@@ -79,13 +92,13 @@ export async function createRabbitMQAsyncEventPublisher(
     transport,
     store,
   });
-  const connected = await transport.start();
-  if (!connected) {
+  const connected = await startTransport(transport, rabbit.urls);
+  if (connected !== true) {
     if (options.requireConnection) {
       await publisher.close({ timeoutMs: 0 });
-      throw new Error(`no RabbitMQ broker answered at ${rabbit.urls.map(maskUrl).join(", ")}`);
+      throw new Error(connected.text, { cause: connected.cause });
     }
-    logger.warn("RabbitMQ is unreachable: starting in buffering mode, reconnecting");
+    logger.warn(`${connected.text}: starting in buffering mode, reconnecting`);
   }
   const pending = store.stats().size;
   if (pending > 0) logger.info(`${pending} events pending from a previous run`);
@@ -109,4 +122,52 @@ async function openStore(
     memoryLimit: config.maxBufferSize,
     now,
   });
+}
+
+const NO_ENV: EnvReader = { get: () => undefined };
+let restrictionLogged = false;
+
+/** The environment the factory layers beneath the code config; says once when it is restricted. */
+function environment(option: EnvReader | false | undefined, logger: Logger): EnvReader {
+  if (option === false) return NO_ENV;
+  if (option !== undefined) return option;
+  const { env, restricted } = processEnv();
+  if (restricted !== undefined && !restrictionLogged) {
+    restrictionLogged = true;
+    logger.debug(
+      `RABBITMQ_* variables not read: ${restricted}; the options in code and the defaults apply`,
+    );
+  }
+  return env;
+}
+
+/**
+ * Starts the transport: `true` once connected, otherwise one line saying why
+ * the first pass over the URLs failed, URL by URL (a refused login names the
+ * user and vhost), with the last error as the cause.
+ */
+async function startTransport(
+  transport: Transport,
+  urls: readonly string[],
+): Promise<true | { text: string; cause?: Error }> {
+  const failures = new Map<string, Error>();
+  const unsubscribe = transport.onStateChange(({ url, error }) => {
+    if (url !== undefined && error !== undefined) failures.set(url, error);
+  });
+  try {
+    if (await transport.start()) return true;
+  } finally {
+    unsubscribe();
+  }
+  const shown = urls.map(maskUrl);
+  const explained = shown.flatMap((url) => {
+    const error = failures.get(url);
+    return error === undefined ? [] : [explainConnectFailure(url, error)];
+  });
+  const cause = [...failures.values()].at(-1);
+  // Several URLs that simply did not answer read best as one list.
+  if (explained.length === 0 || explained.every(({ kind }) => kind === "unreachable")) {
+    return { text: `no RabbitMQ broker answered at ${shown.join(", ")}`, cause };
+  }
+  return { text: explained.map(({ text }) => text).join("; "), cause };
 }

@@ -11,6 +11,7 @@ import type { Logger } from "../logger.ts";
 import type { DomainEvent } from "../event.ts";
 import type { DeadLetterReason, PendingStore } from "../store/store.ts";
 import type { Transport } from "../amqp/transport.ts";
+import type { EnvReader } from "../config/types.ts";
 
 /**
  * What became of an accepted event at the time `publish()` resolved.
@@ -255,4 +256,11 @@ export interface PublisherOptions {
    * @default {false}
    */
   requireConnection?: boolean;
+  /**
+   * Where `createRabbitMQAsyncEventPublisher()` reads the `RABBITMQ_*`
+   * variables, which apply beneath the options passed in code (code, then
+   * environment, then the defaults); `false` reads none.
+   * @default {the process environment: the variables the process may read}
+   */
+  env?: EnvReader | false;
 }

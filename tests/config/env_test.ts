@@ -244,3 +244,46 @@ Deno.test("parseRabbitMQConfig() never shows a URL password in an error message"
     "RABBITMQ_URL",
   );
 });
+
+Deno.test("integer variables are digits only: spaces, exponents, fractions and signs are errors naming the variable", async (t) => {
+  const variables = [
+    "RABBITMQ_ASYNC_BATCH_SIZE",
+    "RABBITMQ_BUFFER_MAX_SIZE",
+    "RABBITMQ_RETRY_MAX_ATTEMPTS",
+    "RABBITMQ_CIRCUIT_FAILURE_THRESHOLD",
+  ];
+  for (const variable of variables) {
+    for (const value of [" 10 ", "10 ", "1e3", "1.5", "+5", "10.0", "0x10", "1_000"]) {
+      await t.step(`${variable}=${JSON.stringify(value)}`, () => {
+        const error = throwsNaming(
+          () => parseAsyncPublishConfig(fakeEnv({ [variable]: value })),
+          variable,
+          JSON.stringify(value),
+          "digits only",
+        );
+        assert(error instanceof TypeError, error.message);
+      });
+    }
+  }
+  for (const value of [" 10 ", "1e1", "10.0"]) {
+    throwsNaming(
+      () => parseRabbitMQConfig(fakeEnv({ RABBITMQ_HEARTBEAT: value })),
+      "RABBITMQ_HEARTBEAT",
+      JSON.stringify(value),
+    );
+  }
+  assert.equal(parseAsyncPublishConfig(fakeEnv({ RABBITMQ_ASYNC_BATCH_SIZE: "10" })).batchSize, 10);
+});
+
+Deno.test("decimal variables take digits with an optional decimal point, nothing else", () => {
+  const read = (value: string) =>
+    parseAsyncPublishConfig(fakeEnv({ RABBITMQ_RETRY_MULTIPLIER: value })).retry.multiplier;
+  assert.equal(read("1.5"), 1.5);
+  assert.equal(read("2"), 2);
+  for (const value of [" 1.5", "1.5 ", "15e-1", ".5", "2.", "+2"]) {
+    throwsNaming(() => read(value), "RABBITMQ_RETRY_MULTIPLIER", JSON.stringify(value));
+  }
+  const flushInterval = parseAsyncPublishConfig(fakeEnv({ RABBITMQ_ASYNC_FLUSH_INTERVAL: "2.5" }))
+    .flushInterval;
+  assert.equal(flushInterval, 2.5);
+});
