@@ -2,6 +2,7 @@
 // connection or the circuit (or the start of close()), with a deadline and
 // an abort signal, and every timer and listener released.
 
+import { withResolvers } from "../_async.ts";
 import type { FlushOptions } from "./types.ts";
 
 /**
@@ -28,7 +29,7 @@ export class ChangeSignal {
 
   /** A promise of the next change, and a way to stop waiting for it. */
   next(): { promise: Promise<void>; cancel: () => void } {
-    const { promise, resolve } = Promise.withResolvers<void>();
+    const { promise, resolve } = withResolvers<void>();
     this.#waiting.add(resolve);
     return { promise, cancel: () => this.#waiting.delete(resolve) };
   }

@@ -60,3 +60,32 @@ Deno.test("on Node, onUnhandledRejection() drops the rejections it claims and le
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("src/ uses nothing Node 20 lacks: no Promise.withResolvers, no Deno global outside _runtime.ts and the CLI", async () => {
+  const offences: string[] = [];
+  const walk = async (dir: URL) => {
+    for await (const entry of Deno.readDir(dir)) {
+      const url = new URL(entry.name + (entry.isDirectory ? "/" : ""), dir);
+      // The dlq command line (src/cli/) runs on Deno only.
+      if (entry.isDirectory && entry.name !== "cli") await walk(url);
+      else if (entry.name.endsWith(".ts") && entry.name !== "_runtime.ts") {
+        const lines = (await Deno.readTextFile(url)).split("\n");
+        lines.forEach((line, i) => {
+          const code = line.replace(/\/\*.*?\*\//g, "").replace(/\/\/.*$/, "")
+            .replace(/^\s*\*.*$/, "");
+          // Types (Deno.Kv, Deno.KvKey, ...) are erased; values are not.
+          const denoValue = /\bDeno\.(?!Kv\w*\b|AtomicOperation\b)\w+/.exec(code);
+          if (/Promise\.withResolvers/.test(code) || denoValue) {
+            offences.push(`${url.pathname.split("/src/")[1]}:${i + 1}: ${line.trim()}`);
+          }
+        });
+      }
+    }
+  };
+  await walk(new URL("../../src/", import.meta.url));
+  assert.deepEqual(
+    offences,
+    [],
+    `use withResolvers() from src/_async.ts and src/_runtime.ts instead:\n${offences.join("\n")}`,
+  );
+});
