@@ -137,7 +137,7 @@ export function rows(plan: Plan): Row[] {
       {
         id: `ref.peer.deno${q}`,
         group: group ?? "references",
-        label: "amqp-connection-manager + amqplib (Deno, npm:)",
+        label: "amqp-connection-manager + amqplib, Deno",
         reference: true,
         ...shape,
         run: onTopology(queueType, 300, peerInDeno),
@@ -145,7 +145,7 @@ export function rows(plan: Plan): Row[] {
       {
         id: `ref.peer.node${q}`,
         group: group ?? "references",
-        label: "amqp-connection-manager + amqplib (Node child)",
+        label: "amqp-connection-manager + amqplib, Node",
         reference: true,
         ...shape,
         run: onTopology(queueType, 300, peerInNode),

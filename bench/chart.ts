@@ -9,7 +9,7 @@
 import type { Metric, Results } from "./publisher_bench.ts";
 
 const WIDTH = 900;
-const LABEL = 330;
+const LABEL = 360;
 const BAR = 18;
 const GAP = 6;
 const REFERENCE = "#9aa0a6";
@@ -38,7 +38,7 @@ function throughputPanel(metrics: Metric[], top: number): [string, number] {
   let y = top + 28;
   for (const m of rows) {
     const colour = m.reference ? REFERENCE : m.queueType === "quorum" ? QUORUM : OURS;
-    const name = `${m.label}${m.queueType === "quorum" ? " [quorum]" : ""}`;
+    const name = `${m.label}${m.queueType === "quorum" ? " · quorum" : ""}`;
     parts.push(
       text(LABEL - 8, y + 13, name, 'text-anchor="end"'),
       `<rect x="${LABEL}" y="${y}" width="${
@@ -154,7 +154,7 @@ function latencyPanel(metrics: Metric[], top: number): [string, number] {
  */
 export function renderChart(results: Results): string {
   const panels: string[] = [];
-  let top = 36;
+  let top = 50;
   for (const panel of [throughputPanel, inFlightPanel, latencyPanel]) {
     const [svg, height] = panel(results.metrics, top);
     panels.push(svg);
@@ -164,13 +164,16 @@ export function renderChart(results: Results): string {
   const caption =
     `${results.date.slice(0, 10)} · Deno ${env.deno}${env.node ? ` · Node ${env.node}` : ""} · ` +
     `${env.cpus} CPUs · ${results.options.events.toLocaleString("en-US")} events × 300 B, ` +
-    `medians of ${results.options.runs} rounds · grey: references, blue: ours, green: ours on a quorum queue`;
+    `medians of ${results.options.runs} rounds`;
+  const legend =
+    "grey: references · blue: ours · green: ours on a quorum queue · (×): to the best reference";
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${top}" viewBox="0 0 ${WIDTH} ${top}" ` +
     `font-family="system-ui, sans-serif" font-size="12" fill="#202124">`,
     `<style>.h { font-weight: 600; font-size: 14px; }</style>`,
     `<rect width="100%" height="100%" fill="#fff"/>`,
-    text(10, 20, caption),
+    text(10, 18, caption),
+    text(10, 34, legend),
     ...panels,
     "</svg>",
     "",
