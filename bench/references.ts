@@ -13,6 +13,7 @@
  */
 
 import { AMQPClient } from "@cloudamqp/amqp-client";
+import { DisturbedRunError } from "./_broker.ts";
 import { type Figures, isNodePeerInstalled, NODE_PEER } from "./_context.ts";
 import { makeEvents, template } from "./_events.ts";
 import { rate, startSpan } from "./_measure.ts";
@@ -70,13 +71,27 @@ export async function rawLoop(run: ReferenceRun, bound: number): Promise<Figures
 
 /** amqp-connection-manager + amqplib in this Deno process, all events in flight. */
 export async function peerInDeno(run: ReferenceRun): Promise<Figures> {
-  const span = await publishWithPeer({
-    url: run.url,
-    exchange: run.exchange,
-    count: run.count,
-    template: template(run.tag, run.bytes),
-  });
-  return rate(span, run.count);
+  // amqplib can reject a promise of its own that nobody holds when its
+  // connection drops (a missed heartbeat on a loaded machine): that would end
+  // the whole bench, so during this row it is taken as a disturbed run.
+  let orphan: unknown;
+  const onUnhandled = (event: PromiseRejectionEvent) => {
+    orphan ??= event.reason;
+    event.preventDefault();
+  };
+  globalThis.addEventListener("unhandledrejection", onUnhandled);
+  try {
+    const span = await publishWithPeer({
+      url: run.url,
+      exchange: run.exchange,
+      count: run.count,
+      template: template(run.tag, run.bytes),
+    });
+    if (orphan !== undefined) throw new DisturbedRunError(`connection lost: ${orphan}`);
+    return rate(span, run.count);
+  } finally {
+    globalThis.removeEventListener("unhandledrejection", onUnhandled);
+  }
 }
 
 /** amqp-connection-manager + amqplib in a Node child process, all events in flight. */
