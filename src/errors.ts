@@ -40,15 +40,18 @@ export class EventValidationError extends TypeError {
 }
 
 /**
- * The pending-event buffer is full (by count or by bytes) and the overflow
- * policy is `reject`. The event was not stored.
+ * The pending-event buffer is full (by count or by bytes) and nothing was
+ * stored: the overflow policy is `reject`, or it is
+ * `drop-oldest-lowest-priority` and no pending event it may evict makes room
+ * (it evicts only events not in flight and no more urgent than the ones
+ * arriving; the message says so).
  *
  * @example
  * ```ts
  * import { BufferFullError } from "@simplycaster/rabbitmq-publisher";
  *
  * const err = new BufferFullError({ size: 10, maxSize: 10, bytes: 900, maxBytes: 1000 });
- * console.log(err.message);
+ * console.log(err.message); // event buffer is full: 10/10 events, 900/1000 bytes
  * ```
  */
 export class BufferFullError extends Error {
@@ -65,11 +68,15 @@ export class BufferFullError extends Error {
    * Creates the error.
    *
    * @param limits The buffer's size and limits when the event was refused.
+   * @param detail Why the overflow policy could not make room, when it tried.
    */
-  constructor(limits: { size: number; maxSize: number; bytes: number; maxBytes: number }) {
+  constructor(
+    limits: { size: number; maxSize: number; bytes: number; maxBytes: number },
+    detail?: string,
+  ) {
     super(
       `event buffer is full: ${limits.size}/${limits.maxSize} events, ` +
-        `${limits.bytes}/${limits.maxBytes} bytes`,
+        `${limits.bytes}/${limits.maxBytes} bytes` + (detail === undefined ? "" : `; ${detail}`),
     );
     this.name = "BufferFullError";
     this.size = limits.size;

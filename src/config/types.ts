@@ -193,9 +193,15 @@ export const OVERFLOW_POLICIES = ["reject", "drop-oldest-lowest-priority"] as co
  * {@linkcode OVERFLOW_POLICIES}:
  *
  * - `"reject"`: refuse the new event with `BufferFullError`;
- * - `"drop-oldest-lowest-priority"`: evict the oldest event of the lowest
- *   priority present (never one of a higher priority than the newcomer); the
- *   evicted event is dead-lettered as `evicted`.
+ * - `"drop-oldest-lowest-priority"`: make room by evicting pending events,
+ *   the lowest priority first and the oldest first within it; each evicted
+ *   event is dead-lettered as `evicted` (counted in `droppedEvents`, logged
+ *   once per burst with a count). It never evicts an event more urgent than
+ *   the one arriving (the most urgent of a batch), nor one in flight (sent
+ *   and awaiting its confirm). So it still rejects with `BufferFullError`,
+ *   saying why, when the events it may evict do not make room: a low event
+ *   arriving at a buffer full of normal and high ones, or a buffer full of
+ *   events in flight; and when the events arriving alone exceed the buffer.
  *
  * @example
  * ```ts

@@ -14,6 +14,7 @@ import type { DeadLetterRecord, PendingRecord, PendingStore } from "../store/sto
 import type { SendOutcome } from "../amqp/transport.ts";
 import { type DeadLetterDecision, settle, type SettlePolicy } from "./_settle.ts";
 import type { Waiters } from "./_waiters.ts";
+import { logDeadLetters } from "./_dead_letter_log.ts";
 
 /**
  * How eagerly the dispatcher sends. Whether it *can* send is not a mode: that
@@ -189,15 +190,13 @@ export class Dispatcher {
 
   /**
    * What follows every new dead letter, however it was made (failed send,
-   * eviction, expiry): a log line, the counter, the waiting high-priority
+   * eviction, expiry): a log line per reason (unless `log` is false: the
+   * caller sums them up itself), the counter, the waiting high-priority
    * caller's answer, then `onDeadLetters`.
    */
-  deadLettered(letters: readonly DeadLetterRecord[]): void {
+  deadLettered(letters: readonly DeadLetterRecord[], options: { log?: boolean } = {}): void {
+    if (options.log ?? true) logDeadLetters(this.#parts.logger, letters);
     for (const letter of letters) {
-      this.#parts.logger.warn(
-        `event ${letter.id} (${letter.type}) dead-lettered: ${letter.reason}` +
-          (letter.errorMessage ? ` (${letter.errorMessage})` : ""),
-      );
       this.#parts.waiters.settle(letter.seq, "dead-lettered", letter.reason);
     }
     this.#counters.deadLettered += letters.length;

@@ -42,6 +42,7 @@ import type {
 } from "./types.ts";
 import { ChangeSignal, flushOptions, waitAtMost } from "./_changes.ts";
 import { closeReport } from "./_close_report.ts";
+import { EvictionLog } from "./_dead_letter_log.ts";
 import { Dispatcher } from "./_dispatcher.ts";
 import { Housekeeping } from "./_housekeeping.ts";
 import { Waiters } from "./_waiters.ts";
@@ -85,6 +86,8 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
   #closing: Promise<CloseReport> | undefined;
   /** Wakes flush() calls waiting for a connection or circuit change. */
   readonly #changes = new ChangeSignal();
+  /** Evictions are logged once per burst, with a count. */
+  readonly #evictions: EvictionLog;
   #lastError: LastError | undefined;
 
   /**
@@ -124,6 +127,7 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
     const logger = this.#logger = parts.logger ?? quietLogger;
     const now = this.#now = parts.now ?? Date.now;
     this.#buffer = new RabbitMQEventBuffer(store, now);
+    this.#evictions = new EvictionLog(logger, config.bufferConfig.overflowPolicy, now);
     this.deadLetters = new DeadLetterQueue({
       urls: rabbit.urls,
       queue: rabbit.deadLetterQueue,
@@ -443,6 +447,7 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
     await this.#housekeeping.settled();
     await this.deadLetters.close();
     this.#dispatcher.stop();
+    this.#evictions.flush();
     this.#unsubscribe();
     this.#waiters.releaseAll();
     const left = {
@@ -504,8 +509,8 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
     }
     const { records, evicted } = await this.#store.add(events);
     if (evicted.length > 0) {
-      this.#logger.warn(`buffer full: evicted ${evicted.length} events to the dead letters`);
-      this.#dispatcher.deadLettered(evicted);
+      this.#evictions.add(evicted);
+      this.#dispatcher.deadLettered(evicted, { log: false });
     }
     const sendable = this.#dispatcher.canSend();
     const receipts: (PublishReceipt | Promise<PublishReceipt>)[] = records.map((record) => {

@@ -256,20 +256,23 @@ export function admit(
     rank = Math.min(rank, priorityRank(event.priority));
   }
   if (size + incoming.length <= limits.maxEvents && bytes + addBytes <= limits.maxBytes) return [];
-  const full = new BufferFullError({
-    size,
-    maxSize: limits.maxEvents,
-    bytes,
-    maxBytes: limits.maxBytes,
-  });
-  if (limits.overflow === "reject") throw full;
-  const victims = index.planEviction(
-    limits,
-    incoming.length + size - index.size,
-    addBytes + bytes - index.bytes,
-    rank,
-    beyond,
+  const state = { size, maxSize: limits.maxEvents, bytes, maxBytes: limits.maxBytes };
+  if (limits.overflow === "reject") throw new BufferFullError(state);
+  const victims = incoming.length > limits.maxEvents || addBytes > limits.maxBytes
+    ? undefined
+    : index.planEviction(
+      limits,
+      incoming.length + size - index.size,
+      addBytes + bytes - index.bytes,
+      rank,
+      beyond,
+    );
+  if (victims !== undefined) return victims;
+  throw new BufferFullError(
+    state,
+    incoming.length > limits.maxEvents || addBytes > limits.maxBytes
+      ? `the ${incoming.length} events arriving (${addBytes} bytes) exceed the whole buffer`
+      : `${limits.overflow} evicts only events not in flight and no more urgent than the ` +
+        `ones arriving (${PRIORITIES[rank]}), and those do not make room`,
   );
-  if (victims === undefined) throw full;
-  return victims;
 }
