@@ -36,6 +36,8 @@ export {
   EventValidationError,
   PublisherClosedError,
   PublishTimeoutError,
+  StoreError,
+  type StoreErrorKind,
   StoreLockedError,
   TransportError,
   type TransportErrorKind,

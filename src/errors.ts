@@ -169,6 +169,70 @@ export class StoreLockedError extends Error {
 }
 
 /**
+ * What kind of storage failure a {@linkcode StoreError} is.
+ *
+ * - `open`: the file cannot be opened (a directory, no permission, a parent
+ *   that is not a directory);
+ * - `corrupt`: the file is not a Deno KV database, or is damaged;
+ * - `read-only`: the file or its file system is read-only;
+ * - `disk-full`: the disk (or the file system's quota) is full;
+ * - `io`: another input/output failure.
+ *
+ * @example
+ * ```ts
+ * import type { StoreErrorKind } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const kind: StoreErrorKind = "disk-full";
+ * ```
+ */
+export type StoreErrorKind = "open" | "corrupt" | "read-only" | "disk-full" | "io";
+
+/**
+ * The persistent store at `path` failed: it could not be opened, read or
+ * written. The SQLite message beneath is the `cause`. A `publish()` whose
+ * event could not be written rejects with it and nothing of it is stored;
+ * events accepted before stay where they were.
+ *
+ * @example
+ * ```ts
+ * import { StoreError } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const err = new StoreError("disk-full", "./data/events.kv", new Error("database or disk is full"));
+ * console.log(err.message); // the event store at ./data/events.kv cannot be written: the disk is full (database or disk is full)
+ * console.log(err.kind, err.path); // disk-full ./data/events.kv
+ * ```
+ */
+export class StoreError extends Error {
+  /** What kind of failure it is. */
+  readonly kind: StoreErrorKind;
+  /** The store's path. */
+  readonly path: string;
+
+  /**
+   * Creates the error.
+   *
+   * @param kind What kind of failure it is.
+   * @param path The store's path.
+   * @param cause The error beneath (its message is quoted).
+   */
+  constructor(kind: StoreErrorKind, path: string, cause: unknown) {
+    const beneath = cause instanceof Error ? cause.message : String(cause);
+    super(`the event store at ${path} ${STORE_FAILURES[kind]} (${beneath})`, { cause });
+    this.name = "StoreError";
+    this.kind = kind;
+    this.path = path;
+  }
+}
+
+const STORE_FAILURES: Record<StoreErrorKind, string> = {
+  open: "cannot be opened",
+  corrupt: "is not a Deno KV database, or is damaged",
+  "read-only": "cannot be written: it is read-only",
+  "disk-full": "cannot be written: the disk is full",
+  io: "failed to read or write",
+};
+
+/**
  * What went wrong on the way to the broker, in terms the retry policy can
  * judge. `code` is the AMQP reply code where the broker gave one.
  *

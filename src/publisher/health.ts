@@ -60,6 +60,8 @@ export interface EventBufferStats {
   localDeadLetters: number;
   /** Whether pending events are on disk (Deno KV). */
   persistent: boolean;
+  /** Why the store's last write failed, while none has succeeded since. */
+  storageError?: string;
 }
 
 /**
@@ -96,6 +98,7 @@ export interface HealthCheck {
  *     circuit: { ok: false, reason: "the circuit breaker is open; events are buffered until a probe succeeds" },
  *     buffer: { ok: true },
  *     deadLetters: { ok: true },
+ *     storage: { ok: true },
  *     delivery: {
  *       ok: false,
  *       reason: "the oldest pending event has waited 95 s (1200 pending); last confirm 80 s ago",
@@ -118,6 +121,8 @@ export interface PublisherHealth {
     buffer: HealthCheck;
     /** No dead letters wait locally for the broker. */
     deadLetters: HealthCheck;
+    /** The store can be written (no full disk, no read-only file). */
+    storage: HealthCheck;
     /**
      * Events keep moving: with background processing on, no pending event
      * has waited longer than twice `publishTimeout` (at least a minute).
@@ -306,6 +311,7 @@ export class RabbitMQEventBuffer {
       droppedEvents: s.droppedEvents,
       localDeadLetters: s.deadLetters,
       persistent: s.persistent,
+      ...(s.storageError === undefined ? {} : { storageError: s.storageError }),
     };
   }
 }
@@ -389,6 +395,10 @@ export function assessHealth(stats: PublisherStats, options: HealthOptions): Pub
     deadLetters: check(
       buffer.localDeadLetters === 0,
       `${buffer.localDeadLetters} dead letters wait locally for the broker`,
+    ),
+    storage: check(
+      buffer.storageError === undefined,
+      `the last write to the event store failed: ${buffer.storageError}`,
     ),
     delivery: check(
       !options.backgroundProcessing || buffer.oldestEventAgeMs <= stallAfter,

@@ -44,6 +44,23 @@ export class PendingIndex {
     this.#pushDue(record);
   }
 
+  /**
+   * Puts back a record deleted by mistake (its delete was not committed),
+   * in its place by `seq`.
+   */
+  reinsert(record: PendingRecord): void {
+    const queue = this.#queues[record.priority];
+    let last: number | undefined;
+    for (const seq of queue.keys()) last = seq;
+    if (last === undefined || last < record.seq) return this.insert(record);
+    const entries = [...queue.entries(), [record.seq, record] as const]
+      .sort(([a], [b]) => a - b);
+    queue.clear();
+    for (const [seq, held] of entries) queue.set(seq, held);
+    this.#bytes += record.bytes;
+    this.#pushDue(record);
+  }
+
   has(record: PendingRecord): boolean {
     return this.#queues[record.priority].has(record.seq);
   }

@@ -223,6 +223,11 @@ export interface StoreStats {
   deadLetters: number;
   /** Whether the store is on disk. */
   persistent: boolean;
+  /**
+   * Why the store's last write failed, while none has succeeded since (a
+   * full disk, a read-only file); absent when writing works.
+   */
+  storageError?: string;
 }
 
 /**

@@ -33,22 +33,31 @@ const MAX_ATOMIC_BYTES = 800_000;
 export class GroupCommit {
   readonly #kv: Deno.Kv;
   readonly #seq: () => number;
+  readonly #wrap: (error: unknown) => unknown;
   #queue: (Write & { job: Job })[] = [];
   #flushing: Promise<void> | undefined;
   #commits = 0;
+  #failure: Error | undefined;
 
   /**
    * @param kv Where to commit.
    * @param seq The highest `seq` handed out, written with every atomic.
+   * @param wrap Turns a failed commit's error into the one the writers get.
    */
-  constructor(kv: Deno.Kv, seq: () => number) {
+  constructor(kv: Deno.Kv, seq: () => number, wrap: (error: unknown) => unknown = (e) => e) {
     this.#kv = kv;
     this.#seq = seq;
+    this.#wrap = wrap;
   }
 
   /** Atomic commits made so far. */
   get commits(): number {
     return this.#commits;
+  }
+
+  /** Why the last commit failed, while no commit has succeeded since. */
+  get failure(): Error | undefined {
+    return this.#failure;
   }
 
   /** Queues writes for the next group commit; resolves when all of them are committed. */
@@ -108,7 +117,10 @@ export class GroupCommit {
       try {
         await atomic.commit();
         this.#commits++;
-      } catch (error) {
+        this.#failure = undefined;
+      } catch (cause) {
+        const error = this.#wrap(cause);
+        this.#failure = error instanceof Error ? error : new Error(String(error));
         for (let j = start; j < group.length; j++) {
           group[j].failed?.();
           settle(group[j].job, error);

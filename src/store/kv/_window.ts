@@ -171,6 +171,19 @@ export class RecordWindow {
     this.#forget(record);
   }
 
+  /**
+   * Counts again a record evicted or expired whose delete did not commit:
+   * it is still on disk, so it is pending still. It goes back into the
+   * window (which may hold a few more than `memoryLimit` until records leave).
+   */
+  restore(record: PendingRecord): void {
+    this.#index.reinsert(record);
+    this.#size++;
+    this.#bytes += record.bytes;
+    this.#byPriority[record.priority]++;
+    this.#cursor[record.priority] = Math.max(this.#cursor[record.priority], record.seq);
+  }
+
   /** Deletes in-flight records; returns those the window held. */
   remove(records: readonly PendingRecord[]): PendingRecord[] {
     const removed = records.filter((record) => this.#index.delete(record));

@@ -12,6 +12,7 @@ import { Exclusive } from "../../_async.ts";
 import { openKv } from "../../_runtime.ts";
 import { toDeadLetter } from "../_dead_letter.ts";
 import { StoreLockedError } from "../../errors.ts";
+import { openFailure, storeError } from "./_errors.ts";
 import type {
   AddResult,
   DeadLetterReason,
@@ -139,7 +140,7 @@ export class KvStore implements PendingStore {
     this.#path = options.path;
     this.#limits = options.limits;
     this.#now = options.now ?? Date.now;
-    this.#writes = new GroupCommit(kv, () => this.#seq);
+    this.#writes = new GroupCommit(kv, () => this.#seq, (e) => storeError(e, this.#path, "io"));
     this.#window = new RecordWindow(kv, options.memoryLimit, () => this.#writes.barrier());
   }
 
@@ -152,6 +153,8 @@ export class KvStore implements PendingStore {
    * @throws {TypeError} When `path` is not a non-empty string or `limits` is missing.
    * @throws {RangeError} When `memoryLimit` or `leaseTtlMs` is not positive.
    * @throws {StoreLockedError} When another live owner holds the lease.
+   * @throws {StoreError} When the file cannot be opened or read (`kind`
+   * `open`, `corrupt`, `read-only`, `disk-full`, `io`), naming the path.
    *
    * @example
    * ```ts ignore
@@ -182,7 +185,11 @@ export class KvStore implements PendingStore {
     let kv = options.kv;
     const ownsKv = kv === undefined;
     if (kv === undefined) {
-      kv = await openKv(path);
+      try {
+        kv = await openKv(path);
+      } catch (error) {
+        throw await openFailure(error, path);
+      }
     }
     const store = new KvStore(kv, ownsKv, options);
     try {
@@ -197,7 +204,7 @@ export class KvStore implements PendingStore {
       await store.#scan();
     } catch (error) {
       if (ownsKv) kv.close();
-      throw error;
+      throw storeError(error, path, "io");
     }
     store.#lease.renewEvery();
     return store;
@@ -258,7 +265,9 @@ export class KvStore implements PendingStore {
    * @throws {BufferFullError} When full and the policy does not allow room to be made.
    * @throws {RangeError} When an event would exceed Deno KV's 64 KiB value limit.
    * @throws {StoreLockedError} When another owner has taken over the store's lease.
-   * @throws {Error} When the store is closed, or the commit fails.
+   * @throws {StoreError} When the commit fails (disk full, read-only, ...):
+   * nothing of this call is stored, and what was stored before stays.
+   * @throws {Error} When the store is closed.
    *
    * @example
    * ```ts
@@ -334,7 +343,9 @@ export class KvStore implements PendingStore {
     if (this.#window.onDiskOnly() === 0) {
       return Promise.resolve(this.#window.takeLoaded(limit, now));
     }
-    return this.#exclusive.run(() => this.#window.take(limit, now));
+    return this.#exclusive.run(() => this.#window.take(limit, now)).catch((error) => {
+      throw storeError(error, this.#path, "io");
+    });
   }
 
   /**
@@ -422,7 +433,9 @@ export class KvStore implements PendingStore {
    */
   expire(cutoff: number): Promise<DeadLetterRecord[]> {
     return this.#exclusive.run(async () => {
-      const expired = await this.#window.expire(cutoff);
+      const expired = await this.#window.expire(cutoff).catch((error) => {
+        throw storeError(error, this.#path, "io");
+      });
       this.#expired += expired.length;
       const writes: Write[] = [];
       const letters = this.#deadLetterWrites(expired, "expired", writes);
@@ -505,6 +518,7 @@ export class KvStore implements PendingStore {
       expiredEvents: this.#expired,
       deadLetters: this.#deadSeqs.size,
       persistent: true,
+      ...(this.#writes.failure === undefined ? {} : { storageError: this.#writes.failure.message }),
     };
   }
 
@@ -563,7 +577,11 @@ export class KvStore implements PendingStore {
     if (limit <= 0) return found;
     const options = Number.isFinite(limit) ? { limit } : {};
     const list = this.#kv.list<OnDisk<DeadLetterRecord>>({ prefix: DEAD_PREFIX }, options);
-    for await (const entry of list) found.push(fromDisk(entry.value));
+    try {
+      for await (const entry of list) found.push(fromDisk(entry.value));
+    } catch (error) {
+      throw storeError(error, this.#path, "io");
+    }
     return found;
   }
 
@@ -683,7 +701,16 @@ export class KvStore implements PendingStore {
     return records.map((record) => {
       const letter = toDeadLetter(record, reason, at);
       writes.push(this.#deadLetterWrite(letter));
-      writes.push({ key: pendingKey(record), size: KEY_BYTES });
+      writes.push({
+        key: pendingKey(record),
+        size: KEY_BYTES,
+        // Not deleted from disk: still pending, so counted and sent as before.
+        failed: () => {
+          this.#window.restore(record);
+          if (reason === "evicted") this.#dropped--;
+          else this.#expired--;
+        },
+      });
       return letter;
     });
   }
