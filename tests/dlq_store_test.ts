@@ -320,13 +320,15 @@ Deno.test("dlq status and list say what they found when the store is off, missin
     assert.equal(broken.stdout, "no dead letters\n");
     assert.equal(
       broken.stderr,
-      `dlq: cannot read the event store at ${path}: file is not a database\n`,
+      `dlq: the event store at ${path} is not a Deno KV database, or is damaged ` +
+        `(file is not a database)\n`,
     );
     const replay = await run(["replay", "--all", "--store", path], envFor(consumer));
     assert.equal(replay.code, 1);
     assert.equal(
       replay.stderr,
-      `dlq: cannot read the event store at ${path}: file is not a database\n`,
+      `dlq: the event store at ${path} is not a Deno KV database, or is damaged ` +
+        `(file is not a database)\n`,
     );
   });
 });

@@ -13,7 +13,7 @@ import { DeadLetterQueue } from "../dead_letters/queue.ts";
 import type { Logger } from "../logger.ts";
 import type { PendingStore } from "../store/store.ts";
 import type { Command } from "./_args.ts";
-import { StoreView } from "./_store_view.ts";
+import { KvSnapshot } from "../store/kv/_snapshot.ts";
 
 /** A command's configuration and output. */
 export interface Context {
@@ -34,7 +34,7 @@ export type LocalStore =
   | { state: "off" }
   | { state: "missing"; path: string }
   | { state: "unreadable"; path: string; error: string }
-  | { state: "read"; path: string; view: StoreView };
+  | { state: "read"; path: string; view: KvSnapshot };
 
 /** Every dead letter of both places, each once, or the reason a place could not be read. */
 export interface Letters {
@@ -76,7 +76,7 @@ export async function readLocalStore(ctx: Context): Promise<LocalStore> {
     return { state: "unreadable", path, error: `cannot read ${path}: ${message(error)}` };
   }
   try {
-    return { state: "read", path, view: await StoreView.open(path) };
+    return { state: "read", path, view: await KvSnapshot.open(path) };
   } catch (error) {
     return { state: "unreadable", path, error: message(error) };
   }
@@ -95,7 +95,7 @@ export async function readLetters(ctx: Context, brokerLimit: number): Promise<Le
 }
 
 /** The snapshot's dead letters, as the queue shows them. */
-export function localLetters(view: StoreView): DeadLetter[] {
+export function localLetters(view: KvSnapshot): DeadLetter[] {
   return view.deadLetters.map(fromRecord);
 }
 

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
-import { StoreView } from "../../src/cli/_store_view.ts";
-import { encodeEvent, type EventPriority } from "../../src/event.ts";
-import { KvStore } from "../../src/store/kv/kv_store.ts";
-import type { NewRecord } from "../../src/store/store.ts";
-import { localDeadLetter } from "../_dead_letters.ts";
+import { KvSnapshot } from "../../../src/store/kv/_snapshot.ts";
+import { encodeEvent, type EventPriority } from "../../../src/event.ts";
+import { KvStore } from "../../../src/store/kv/kv_store.ts";
+import { StoreError } from "../../../src/errors.ts";
+import type { NewRecord } from "../../../src/store/store.ts";
+import { localDeadLetter } from "../../_dead_letters.ts";
 
 function event(id: string, priority: EventPriority, acceptedAt: number): NewRecord {
   return {
@@ -15,7 +16,7 @@ function event(id: string, priority: EventPriority, acceptedAt: number): NewReco
 }
 
 async function withStore(fn: (path: string, store: KvStore) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "store_view_test_" });
+  const dir = await Deno.makeTempDir({ prefix: "snapshot_test_" });
   const path = `${dir}/events.kv`;
   const store = await KvStore.open({
     path,
@@ -31,7 +32,7 @@ async function withStore(fn: (path: string, store: KvStore) => Promise<void>): P
   }
 }
 
-Deno.test("StoreView reads a store a publisher holds, without taking its lease", async () => {
+Deno.test("KvSnapshot reads a store a publisher holds, without taking its lease", async () => {
   await withStore(async (path, store) => {
     const now = Date.now();
     const added = [
@@ -47,7 +48,7 @@ Deno.test("StoreView reads a store a publisher holds, without taking its lease",
     ];
     await store.addDeadLetters(dead);
 
-    const view = await StoreView.open(path);
+    const view = await KvSnapshot.open(path);
     assert.deepEqual(view.pending.byPriority, { high: 1, normal: 2, low: 1 });
     assert.equal(view.pending.total, 4);
     assert.equal(view.pending.bytes, added.reduce((sum, record) => sum + record.bytes, 0));
@@ -65,22 +66,22 @@ Deno.test("StoreView reads a store a publisher holds, without taking its lease",
     // The owner goes on as before: its lease was not touched.
     await store.add([event("after", "normal", now)]);
     assert.equal(store.stats().size, 5);
-    assert.equal((await StoreView.open(path)).pending.total, 5);
+    assert.equal((await KvSnapshot.open(path)).pending.total, 5);
   });
 });
 
-Deno.test("StoreView names the path when the file is not a Deno KV store", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "store_view_test_" });
+Deno.test("KvSnapshot names the path and the failure when the file is not a Deno KV store", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "snapshot_test_" });
   try {
     const path = `${dir}/events.kv`;
     await Deno.writeTextFile(path, "not a database ".repeat(100));
     await assert.rejects(
-      () => StoreView.open(path),
-      new Error(`cannot read the event store at ${path}: file is not a database`),
+      () => KvSnapshot.open(path),
+      (error) => error instanceof StoreError && error.kind === "corrupt" && error.path === path,
     );
     await assert.rejects(
-      () => StoreView.open(dir),
-      (error: Error) => error.message.startsWith(`cannot read the event store at ${dir}: `),
+      () => KvSnapshot.open(dir),
+      (error) => error instanceof StoreError && error.kind === "open" && error.path === dir,
     );
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -1,13 +1,14 @@
-// A read-only snapshot of a publisher's Deno KV store file, for the operator:
-// its pending events (counts by priority, bytes, the oldest), its local dead
-// letters and who holds its lease. It never takes the lease and never writes,
-// so it can be read while a publisher owns the store. It reads the key layout
-// the `KvStore` writes (see its module doc): `["pending", rank, seq]`,
-// `["dead", seq]` and `["lease"]`, bodies stored as UTF-8 bytes.
+// A read-only snapshot of a KV store file, for the operator (the `dlq`
+// tool): its pending events (counts by priority, bytes, the oldest), its
+// local dead letters and who holds its lease. It never takes the lease and
+// never writes, so it can be read while a publisher owns the store. It reads
+// the key layout of `_codec.ts`.
 
-import { openKv } from "../_runtime.ts";
-import { type EventPriority, PRIORITIES } from "../event.ts";
-import { type DeadLetterRecord, emptyByPriority, type PendingRecord } from "../store/store.ts";
+import { openKv } from "../../_runtime.ts";
+import { type EventPriority, PRIORITIES } from "../../event.ts";
+import { type DeadLetterRecord, emptyByPriority, type PendingRecord } from "../store.ts";
+import { DEAD_PREFIX, fromDisk, LEASE_KEY, type OnDisk, PENDING_PREFIX } from "./_codec.ts";
+import { storeError } from "./_errors.ts";
 
 /** Who holds a store's lease, as its holder described itself. */
 export interface LeaseHolder {
@@ -28,16 +29,13 @@ export interface PendingSummary {
   oldest?: { id: string; acceptedAt: number };
 }
 
-type Stored<T extends { body: string }> = Omit<T, "body"> & { body: Uint8Array | string };
-
 const LIST_BATCH = 500;
-const utf8 = new TextDecoder();
 
 /**
  * The snapshot of one store file, read in one pass when opened; the KV handle
- * is closed before {@linkcode StoreView.open} returns.
+ * is closed before {@linkcode KvSnapshot.open} returns.
  */
-export class StoreView {
+export class KvSnapshot {
   readonly path: string;
   readonly holder: LeaseHolder | undefined;
   readonly pending: PendingSummary;
@@ -61,21 +59,20 @@ export class StoreView {
    * create it). Records are read in batches while the owner may be writing,
    * so the counts are those of a moment during the read.
    *
-   * @throws {Error} Naming the path, when the file cannot be read as a Deno KV store.
+   * @throws {StoreError} Naming the path, when the file cannot be read as a Deno KV store.
    */
-  static async open(path: string): Promise<StoreView> {
+  static async open(path: string): Promise<KvSnapshot> {
     let kv: Deno.Kv;
     try {
       kv = await openKv(path);
     } catch (error) {
-      throw new Error(`cannot read the event store at ${path}: ${(error as Error).message}`, {
-        cause: error,
-      });
+      throw storeError(error, path, "open");
     }
     try {
-      const lease = (await kv.get<LeaseHolder>(["lease"])).value ?? undefined;
+      const lease = (await kv.get<LeaseHolder>(LEASE_KEY)).value ?? undefined;
       const pending: PendingSummary = { total: 0, byPriority: emptyByPriority(), bytes: 0 };
-      const list = kv.list<Stored<PendingRecord>>({ prefix: ["pending"] }, {
+      // Only the counted fields are used: bodies stay undecoded.
+      const list = kv.list<OnDisk<PendingRecord>>({ prefix: PENDING_PREFIX }, {
         batchSize: LIST_BATCH,
       });
       for await (const { value } of list) {
@@ -87,28 +84,21 @@ export class StoreView {
         }
       }
       const dead: DeadLetterRecord[] = [];
-      const letters = kv.list<Stored<DeadLetterRecord>>({ prefix: ["dead"] }, {
+      const letters = kv.list<OnDisk<DeadLetterRecord>>({ prefix: DEAD_PREFIX }, {
         batchSize: LIST_BATCH,
       });
-      for await (const { value } of letters) dead.push(decoded(value));
+      for await (const { value } of letters) dead.push(fromDisk(value));
       const holder = lease === undefined ? undefined : {
         owner: lease.owner,
         expiresAt: lease.expiresAt,
         ...(lease.pid === undefined ? {} : { pid: lease.pid }),
         ...(lease.host === undefined ? {} : { host: lease.host }),
       };
-      return new StoreView(path, holder, pending, dead);
+      return new KvSnapshot(path, holder, pending, dead);
     } catch (error) {
-      throw new Error(`cannot read the event store at ${path}: ${(error as Error).message}`, {
-        cause: error,
-      });
+      throw storeError(error, path, "io");
     } finally {
       kv.close();
     }
   }
-}
-
-function decoded(value: Stored<DeadLetterRecord>): DeadLetterRecord {
-  const body = typeof value.body === "string" ? value.body : utf8.decode(value.body);
-  return { ...value, body };
 }
