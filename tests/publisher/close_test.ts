@@ -5,15 +5,8 @@ import assert from "node:assert/strict";
 import { BROKER_URL, TestConsumer, testEvent } from "../_broker.ts";
 import { TcpProxy } from "../_proxy.ts";
 import { until } from "../_wait.ts";
-import { createRabbitMQAsyncEventPublisher, KvStore, type Logger } from "../../mod.ts";
-
-/** A logger that keeps every line, by level. */
-function recordingLogger(): Logger & { lines: { level: string; text: string }[] } {
-  const lines: { level: string; text: string }[] = [];
-  const at = (level: string) => (...args: unknown[]) =>
-    lines.push({ level, text: args.map(String).join(" ") });
-  return { lines, debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
-}
+import { recordingLogger } from "../_logger.ts";
+import { createRabbitMQAsyncEventPublisher, KvStore } from "../../mod.ts";
 
 Deno.test("close() moves new dead letters to the broker before it closes, and warns about none", async () => {
   await using consumer = await TestConsumer.start({ bindingKey: null });

@@ -5,12 +5,12 @@ import assert from "node:assert/strict";
 import { TestConsumer, testEvent } from "../_broker.ts";
 import { TcpProxy } from "../_proxy.ts";
 import { until } from "../_wait.ts";
+import { recordingLogger } from "../_logger.ts";
 import {
   BufferFullError,
   createRabbitMQAsyncEventPublisher,
   encodeEvent,
   KvStore,
-  type Logger,
   MemoryStore,
   type PendingStore,
 } from "../../mod.ts";
@@ -18,17 +18,6 @@ import {
 const DROP = "drop-oldest-lowest-priority" as const;
 const NO_ROOM = "drop-oldest-lowest-priority evicts only events not in flight and no more " +
   "urgent than the ones arriving";
-
-function recordingLogger(): Logger & { warnings: string[] } {
-  const warnings: string[] = [];
-  return {
-    warnings,
-    debug() {},
-    info() {},
-    warn: (...args: unknown[]) => warnings.push(args.map(String).join(" ")),
-    error() {},
-  };
-}
 
 function record(n: number, priority: "high" | "normal" | "low") {
   return { ...encodeEvent(testEvent(n, priority)), exchange: "x", acceptedAt: Date.now() };
@@ -94,16 +83,16 @@ Deno.test("evictions are logged once per burst with their count, not once per ev
     { logger },
   );
   try {
-    const before = logger.warnings.length;
+    const before = logger.at("warn").length;
     for (let i = 0; i < 210; i++) await publisher.publish(testEvent(i, "low"));
     assert.equal(publisher.getEventBuffer().getStats().droppedEvents, 200);
     await until(() => {
-      const counted = logger.warnings.slice(before).map((line) =>
+      const counted = logger.at("warn").slice(before).map((line) =>
         Number(/^buffer full: evicted (\d+) events/.exec(line)?.[1] ?? 0)
       );
       return counted.reduce((a, b) => a + b, 0) === 200;
-    }, () => `the eviction lines to count 200: ${JSON.stringify(logger.warnings.slice(before))}`);
-    const lines = logger.warnings.slice(before).filter((line) => /evicted/.test(line));
+    }, () => `the eviction lines to count 200: ${JSON.stringify(logger.at("warn").slice(before))}`);
+    const lines = logger.at("warn").slice(before).filter((line) => /evicted/.test(line));
     // Every line is a burst's summary; 200 publishes take a few bursts at most.
     assert(lines.length <= 5, `${lines.length} lines for 200 evictions`);
     for (const line of lines) {
@@ -126,10 +115,10 @@ Deno.test("close() writes the line of an eviction burst still under way", async 
     { logger },
   );
   for (let i = 0; i < 5; i++) await publisher.publish(testEvent(i, "low"));
-  assert(!logger.warnings.some((line) => line.startsWith("buffer full")));
+  assert(!logger.at("warn").some((line) => line.startsWith("buffer full")));
   await publisher.close({ timeoutMs: 50 });
   assert.equal(
-    logger.warnings.filter((line) => line.startsWith("buffer full: evicted 3 events")).length,
+    logger.at("warn").filter((line) => line.startsWith("buffer full: evicted 3 events")).length,
     1,
   );
 });
