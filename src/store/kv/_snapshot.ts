@@ -4,7 +4,7 @@
 // never writes, so it can be read while a publisher owns the store. It reads
 // the key layout of `_codec.ts`.
 
-import { openKv } from "../../_runtime.ts";
+import { type KvDatabase, openKv } from "../../_runtime.ts";
 import { type EventPriority, PRIORITIES } from "../../event.ts";
 import { type DeadLetterRecord, emptyByPriority, type PendingRecord } from "../store.ts";
 import { DEAD_PREFIX, fromDisk, LEASE_KEY, type OnDisk, PENDING_PREFIX } from "./_codec.ts";
@@ -62,7 +62,7 @@ export class KvSnapshot {
    * @throws {StoreError} Naming the path, when the file cannot be read as a Deno KV store.
    */
   static async open(path: string): Promise<KvSnapshot> {
-    let kv: Deno.Kv;
+    let kv: KvDatabase;
     try {
       kv = await openKv(path);
     } catch (error) {
