@@ -252,6 +252,12 @@ export type TransportErrorKind =
   | "connection-lost"
   /** The broker closed the channel or connection with a reply code. */
   | "closed-by-broker"
+  /**
+   * The broker closed the channel because of *another* message on it: this
+   * one was not refused. It goes again on the reopened channel, with no
+   * attempt charged; `sent` says whether the broker may already have it.
+   */
+  | "channel-closed"
   /** The broker answered with basic.nack. */
   | "nack"
   /** The message was returned as unroutable (`mandatory`). */

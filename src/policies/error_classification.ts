@@ -95,7 +95,9 @@ export const AMQP_REPLY_CODES: Readonly<Record<number, ReplyCodeRule>> = Object.
   // goes away.
   405: rule("RESOURCE_LOCKED", RETRIABLE),
   // The exchange exists with other arguments (type, durability) than ours;
-  // only a change of configuration fixes that.
+  // only a change of configuration fixes that. A message over the broker's
+  // `max_message_size` is refused with this code too, and is `too-large`
+  // (see TOO_LARGE).
   406: rule("PRECONDITION_FAILED", permanent("precondition-failed")),
   // The client sent a frame the broker did not expect in that state: a
   // client-side glitch that a fresh channel clears.
@@ -135,6 +137,8 @@ export const TRANSPORT_ERROR_KINDS: Readonly<
   "connection-lost": RETRIABLE,
   // The reply code says whether the broker will ever accept it.
   "closed-by-broker": "by-reply-code",
+  // Another message's refusal closed the channel; this one was not refused.
+  "channel-closed": RETRIABLE,
   // The broker refused it for now: a full queue with `x-overflow:
   // reject-publish`, or an internal error. Queues drain.
   "nack": RETRIABLE,
@@ -157,6 +161,8 @@ export const TRANSPORT_ERROR_KINDS: Readonly<
  *   event itself is wrong.
  * - A {@linkcode PublishTimeoutError} or {@linkcode BufferFullError} is
  *   retriable: both pass with time.
+ * - A 406 whose text says the message is larger than the broker's
+ *   `max_message_size` is permanent with reason `too-large`.
  * - Any other error whose message ends with an AMQP reply code in
  *   parentheses, as the AMQP client formats channel and connection closes
  *   (`"channel 1 closed: NOT_FOUND - no exchange 'x' (404)"`), is judged by
@@ -186,15 +192,20 @@ export function classifyError(error: unknown): ErrorClassification {
   if (error instanceof TransportError) {
     const verdict = TRANSPORT_ERROR_KINDS[error.kind] ?? RETRIABLE;
     if (verdict !== "by-reply-code") return verdict;
-    return classifyReplyCode(error.code ?? replyCodeIn(error.message));
+    return classifyReply(error.code ?? replyCodeIn(error.message), error.message);
   }
   if (error instanceof EventValidationError) return permanent("rejected");
   if (error instanceof PublishTimeoutError || error instanceof BufferFullError) return RETRIABLE;
-  if (error instanceof Error) return classifyReplyCode(replyCodeIn(error.message));
+  if (error instanceof Error) return classifyReply(replyCodeIn(error.message), error.message);
   return RETRIABLE;
 }
 
-function classifyReplyCode(code: number | undefined): ErrorClassification {
+// RabbitMQ's text when a message exceeds `max_message_size`: "PRECONDITION_FAILED -
+// message size 2097152 is larger than configured max size 1048576".
+const TOO_LARGE = /message size \d+ is larger than( configured)? max size/;
+
+function classifyReply(code: number | undefined, text: string): ErrorClassification {
   if (code === undefined) return RETRIABLE;
+  if (code === 406 && TOO_LARGE.test(text)) return permanent("too-large");
   return Object.hasOwn(AMQP_REPLY_CODES, code) ? AMQP_REPLY_CODES[code].classification : RETRIABLE;
 }

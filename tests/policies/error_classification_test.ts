@@ -25,6 +25,7 @@ const permanent = (reason: DeadLetterReason): ErrorClassification => ({
 const EXPECTED_KINDS: [TransportErrorKind, ErrorClassification][] = [
   ["not-connected", RETRIABLE],
   ["connection-lost", RETRIABLE],
+  ["channel-closed", RETRIABLE],
   ["nack", RETRIABLE],
   ["blocked", RETRIABLE],
   ["timeout", RETRIABLE],
@@ -178,4 +179,18 @@ Deno.test("classifyError() judges any other error retriable", () => {
   ) {
     assert.deepEqual(classifyError(error), RETRIABLE, `for ${String(error)}`);
   }
+});
+
+Deno.test("classifyError() judges a 406 for a message over the broker's max_message_size permanent (too-large)", () => {
+  const text = "channel 1 closed: PRECONDITION_FAILED - message size 2097152 is larger than " +
+    "configured max size 1048576 (406)";
+  const closed = new TransportError("closed-by-broker", text, { code: 406, sent: true });
+  assert.deepEqual(classifyError(closed), permanent("too-large"));
+  assert.deepEqual(classifyError(new Error(text)), permanent("too-large"));
+  // Another 406 keeps its reason.
+  const other = new TransportError("closed-by-broker", "PRECONDITION_FAILED - inequivalent arg", {
+    code: 406,
+    sent: true,
+  });
+  assert.deepEqual(classifyError(other), permanent("precondition-failed"));
 });
