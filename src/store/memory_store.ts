@@ -35,6 +35,8 @@ export class MemoryStore implements PendingStore {
   readonly persistent = false;
   readonly #limits: StoreLimits;
   readonly #index = new PendingIndex();
+  // id -> seq of every pending event, for the duplicate check.
+  readonly #ids = new Map<string, number>();
   readonly #deadLetters = new Map<number, DeadLetterRecord>();
   #seq = 0;
   #dropped = 0;
@@ -101,6 +103,7 @@ export class MemoryStore implements PendingStore {
           nextAttemptAt: event.acceptedAt,
         };
         this.#index.insert(record);
+        this.#ids.set(record.id, record.seq);
         return record;
       });
       return Promise.resolve({ records, evicted: letters });
@@ -157,7 +160,7 @@ export class MemoryStore implements PendingStore {
    * ```
    */
   remove(records: readonly PendingRecord[]): Promise<void> {
-    for (const record of records) this.#index.delete(record);
+    for (const record of records) this.#forget(record);
     return Promise.resolve();
   }
 
@@ -219,11 +222,36 @@ export class MemoryStore implements PendingStore {
   #moveToDeadLetters(records: PendingRecord[], reason: DeadLetterReason): DeadLetterRecord[] {
     const at = this.#now();
     return records.map((record) => {
-      this.#index.delete(record);
+      this.#forget(record);
       const letter = toDeadLetter(record, reason, at);
       this.#deadLetters.set(letter.seq, letter);
       return letter;
     });
+  }
+
+  #forget(record: PendingRecord): void {
+    if (!this.#index.delete(record)) return;
+    if (this.#ids.get(record.id) === record.seq) this.#ids.delete(record.id);
+  }
+
+  /**
+   * The `seq` of the pending event with this id, if one is pending.
+   *
+   * @param id The event id.
+   * @returns Its `seq`, or `undefined`.
+   *
+   * @example
+   * ```ts
+   * import { encodeEvent, MemoryStore } from "@simplycaster/rabbitmq-publisher";
+   *
+   * const store = new MemoryStore({ maxEvents: 10, maxBytes: 10_000, overflow: "reject" });
+   * const event = { ...encodeEvent({ id: "evt-1", type: "t", data: {} }), exchange: "x", acceptedAt: 0 };
+   * await store.add([event]);
+   * console.log(store.seqOf("evt-1"), store.seqOf("evt-2")); // 1 undefined
+   * ```
+   */
+  seqOf(id: string): number | undefined {
+    return this.#ids.get(id);
   }
 
   /**

@@ -299,6 +299,15 @@ export interface PendingStore {
    */
   expire(cutoff: number): Promise<DeadLetterRecord[]>;
   /**
+   * The `seq` of the pending event with this id, in flight or not, on disk
+   * or in memory: how the publisher recognises a duplicate. Kept in memory
+   * for every pending event (its id and seq), not only the loaded ones.
+   *
+   * @param id The event id.
+   * @returns The pending event's `seq`, or `undefined` when none is pending.
+   */
+  seqOf(id: string): number | undefined;
+  /**
    * The earliest `nextAttemptAt` among events not in flight.
    *
    * @returns A time in ms since the epoch, or `undefined` when there are none.

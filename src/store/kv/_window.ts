@@ -37,6 +37,8 @@ export class RecordWindow {
   #diskReadyAt: number | undefined;
   /** Whether the last `take()` wanted records from disk but had no room for them. */
   #stalled = false;
+  /** id -> seq of every pending record, loaded or not, for the duplicate check. */
+  readonly #ids = new Map<string, number>();
 
   /**
    * @param kv Where the records are.
@@ -62,6 +64,11 @@ export class RecordWindow {
   /** Pending records by priority (a copy). */
   byPriority(): Record<EventPriority, number> {
     return { ...this.#byPriority };
+  }
+
+  /** The `seq` of the pending record with this id, loaded or not. */
+  seqOf(id: string): number | undefined {
+    return this.#ids.get(id);
   }
 
   /** Records held in memory. */
@@ -93,6 +100,7 @@ export class RecordWindow {
       const record = stored;
       const priority = record.priority;
       seq = Math.max(seq, record.seq);
+      this.#ids.set(record.id, record.seq);
       this.#size++;
       this.#bytes += record.bytes;
       this.#byPriority[priority]++;
@@ -139,6 +147,7 @@ export class RecordWindow {
   /** Counts a new record whose commit has begun; it waits past the cursor until committed. */
   adding(record: PendingRecord): void {
     const priority = record.priority;
+    this.#ids.set(record.id, record.seq);
     this.#size++;
     this.#bytes += record.bytes;
     this.#byPriority[priority]++;
@@ -388,6 +397,7 @@ export class RecordWindow {
   }
 
   #forget(record: PendingRecord): void {
+    if (this.#ids.get(record.id) === record.seq) this.#ids.delete(record.id);
     this.#size--;
     this.#bytes -= record.bytes;
     this.#byPriority[record.priority]--;

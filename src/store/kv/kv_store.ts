@@ -447,6 +447,28 @@ export class KvStore implements PendingStore {
   }
 
   /**
+   * The `seq` of the pending event with this id, on disk or in memory.
+   *
+   * @param id The event id.
+   * @returns Its `seq`, or `undefined` when none is pending.
+   *
+   * @example
+   * ```ts
+   * import { encodeEvent, KvStore } from "@simplycaster/rabbitmq-publisher";
+   *
+   * const limits = { maxEvents: 10, maxBytes: 100_000, overflow: "reject" as const };
+   * const store = await KvStore.open({ path: ":memory:", limits, memoryLimit: 10 });
+   * const event = { ...encodeEvent({ id: "evt-1", type: "t", data: {} }), exchange: "x", acceptedAt: 0 };
+   * await store.add([event]);
+   * console.log(store.seqOf("evt-1"), store.seqOf("evt-2")); // 1 undefined
+   * await store.close();
+   * ```
+   */
+  seqOf(id: string): number | undefined {
+    return this.#window.seqOf(id);
+  }
+
+  /**
    * The earliest time an event not in flight becomes ready. Records on disk
    * count with a lower bound of their time. When the window is full of records
    * in flight and more urgent records wait on disk, nothing is ready until one
