@@ -90,6 +90,9 @@ export function resolveAsyncPublish(
   checkObject(circuitBreaker, name("circuitBreaker"));
   const config: ResolvedAsyncPublishConfig = {
     ...withDefaults(DEFAULT_ASYNC_PUBLISH_CONFIG, top),
+    maxInFlight: top.maxInFlight ??
+      (top.maxConcurrency ?? DEFAULT_ASYNC_PUBLISH_CONFIG.maxConcurrency) *
+        (top.batchSize ?? DEFAULT_ASYNC_PUBLISH_CONFIG.batchSize),
     bufferConfig: withDefaults(DEFAULT_EVENT_BUFFER_CONFIG, bufferConfig),
     retry: withDefaults(DEFAULT_RETRY_CONFIG, retry),
     circuitBreaker: withDefaults(DEFAULT_CIRCUIT_BREAKER_CONFIG, circuitBreaker),

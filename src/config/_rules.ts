@@ -111,6 +111,7 @@ export const ASYNC_RULES: Record<AsyncField, Rule> = {
   maxBufferSize: positiveInteger,
   flushInterval: timerMs,
   maxConcurrency: positiveInteger,
+  maxInFlight: positiveInteger,
   enableBackgroundProcessing: boolean,
   batchSize: kvBatchSize,
   publishTimeout: timerMs,

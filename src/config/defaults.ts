@@ -114,6 +114,8 @@ export const DEFAULT_ASYNC_PUBLISH_CONFIG: Readonly<ResolvedAsyncPublishConfig> 
   maxBufferSize: 1_000,
   flushInterval: 5_000,
   maxConcurrency: 10,
+  // Resolution derives it from maxConcurrency × batchSize when it is not given.
+  maxInFlight: 500,
   enableBackgroundProcessing: true,
   batchSize: 50,
   publishTimeout: 30_000,

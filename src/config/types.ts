@@ -312,10 +312,19 @@ export interface AsyncPublishConfig {
    */
   flushInterval?: number;
   /**
-   * Maximum batches awaiting confirms at once.
+   * Batches awaiting confirms at once, in the sense of the default of
+   * `maxInFlight` (`maxConcurrency × batchSize` events): the window itself
+   * is counted in events.
    * @default {10}
    */
   maxConcurrency?: number;
+  /**
+   * The most events sent and awaiting their confirms at once. A confirm
+   * frees its event's place at once (the window slides), whatever became of
+   * the rest of its batch.
+   * @default {maxConcurrency × batchSize}
+   */
+  maxInFlight?: number;
   /**
    * Send queued events in the background; when `false`, only `flush()` sends them.
    * @default {true}

@@ -13,6 +13,7 @@ Deno.test("the DEFAULT_* constants hold the documented defaults", () => {
     maxBufferSize: 1000,
     flushInterval: 5000,
     maxConcurrency: 10,
+    maxInFlight: 500,
     enableBackgroundProcessing: true,
     batchSize: 50,
     publishTimeout: 30000,

@@ -65,6 +65,8 @@ Deno.test("resolveAsyncPublishConfig() merges nested sections field by field", (
   });
   assert.equal(config.batchSize, 100);
   assert.equal(config.maxConcurrency, 10);
+  // Not given: maxConcurrency × batchSize.
+  assert.equal(config.maxInFlight, 1_000);
   assert.deepEqual(config.bufferConfig, { ...DEFAULT_EVENT_BUFFER_CONFIG, maxBufferSize: 500 });
   assert.deepEqual(config.retry, { ...DEFAULT_RETRY_CONFIG, maxRetries: 1 });
   assert.deepEqual(config.circuitBreaker, DEFAULT_CIRCUIT_BREAKER_CONFIG);
@@ -75,6 +77,7 @@ Deno.test("resolveAsyncPublishConfig() names the dotted field and the bad value"
     ["maxBufferSize", { maxBufferSize: 0 }, "'maxBufferSize' must be", "got 0"],
     ["flushInterval", { flushInterval: -1 }, "'flushInterval'", "got -1"],
     ["maxConcurrency", { maxConcurrency: 2.5 }, "'maxConcurrency'", "got 2.5"],
+    ["maxInFlight", { maxInFlight: 0 }, "'maxInFlight' must be a positive integer", "got 0"],
     ["batchSize", { batchSize: 1001 }, "'batchSize'", "got 1001"],
     ["publishTimeout", { publishTimeout: Infinity }, "'publishTimeout'", "got Infinity"],
     ["maxMessageBytes", { maxMessageBytes: NaN }, "'maxMessageBytes'", "got NaN"],
