@@ -85,6 +85,7 @@ export {
   type ConnectionState,
   type ConnectionStateChange,
   type OutboundMessage,
+  type SendOptions,
   type SendOutcome,
   type Transport,
 } from "./src/amqp/transport.ts";

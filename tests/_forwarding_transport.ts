@@ -5,6 +5,7 @@ import type {
   ConnectionState,
   ConnectionStateChange,
   OutboundMessage,
+  SendOptions,
   SendOutcome,
   Transport,
 } from "../mod.ts";
@@ -24,6 +25,10 @@ export class ForwardingTransport implements Transport {
     return this.inner.url;
   }
 
+  get blockedReason(): string | undefined {
+    return this.inner.blockedReason;
+  }
+
   start(): Promise<boolean> {
     return this.inner.start();
   }
@@ -36,7 +41,11 @@ export class ForwardingTransport implements Transport {
     return this.inner.close();
   }
 
-  send(messages: readonly OutboundMessage[], timeoutMs: number): Promise<SendOutcome[]> {
-    return this.inner.send(messages, timeoutMs);
+  send(
+    messages: readonly OutboundMessage[],
+    timeoutMs: number,
+    options?: SendOptions,
+  ): Promise<SendOutcome[]> {
+    return this.inner.send(messages, timeoutMs, options);
   }
 }

@@ -1,13 +1,16 @@
 // One channel in confirm mode and the publish path on it: `mandatory`
-// publishing, returns paired with their messages, acks, nacks and the publish
-// timeout, each message getting its own outcome. The transport sends events
-// on it; dead-letter replay republishes on it.
+// publishing, each message settled on its own by delivery tag (the
+// ConfirmTracker pairs acks, nacks, returns and refusals with publishes),
+// the publish timeout (which stops while the connection is blocked), and the
+// writes of one call coalesced into one socket write. The transport sends
+// events on it; dead-letter replay republishes on it.
 
 import type { AMQPChannel, AMQPClient, AMQPProperties } from "@cloudamqp/amqp-client";
 import { withResolvers } from "../_async.ts";
 import { TransportError } from "../errors.ts";
+import { ConfirmTracker } from "./_confirm_tracker.ts";
 import { toTransportError } from "./_errors.ts";
-import { treatNacksAsMultiple } from "./_workarounds.ts";
+import { nextDeliveryTag, onConfirm } from "./_workarounds.ts";
 import type { SendOutcome } from "./transport.ts";
 
 /** One message to publish: AMQP properties with the timestamp in ms since the epoch. */
@@ -18,44 +21,79 @@ export interface ConfirmMessage {
   properties: Omit<AMQPProperties, "timestamp"> & { timestamp?: number };
 }
 
-const RETURN_CODE_NO_ROUTE = 312;
+/** Why a confirm channel closed: over one publish the broker refused, or with its connection. */
+export interface ChannelClose {
+  /** The reason as the client reports it. */
+  reason: string;
+  /** Whether the broker closed this channel alone; `false` when the connection went. */
+  channelOnly: boolean;
+}
+
+/** The deadline of one publish() call, which stops while the connection is blocked. */
+interface Deadline {
+  timer?: ReturnType<typeof setTimeout>;
+  leftMs: number;
+  since: number;
+  expire: () => void;
+}
+
+const CHANNEL_CLOSE = /^channel \d+ closed:/;
 
 /** A confirm-mode channel that publishes with `mandatory` and settles each message. */
 export class ConfirmChannel {
   /** The channel, for declares on the same channel. */
   readonly channel: AMQPChannel;
-  // message_id of returned (unroutable) messages whose confirm has not been seen yet
-  readonly #returned = new Map<string, { code?: number; text?: string }>();
-  // Fails what is still unsettled in each publish() call. A publish whose
-  // socket write was cut can leave its promise pending for good, so a lost
-  // connection settles its publishes itself rather than wait for the timeout.
-  readonly #unsettled = new Set<(error: TransportError) => void>();
+  readonly #tracker = new ConfirmTracker();
+  readonly #deadlines = new Set<Deadline>();
+  #paused = false;
 
-  private constructor(channel: AMQPChannel) {
+  private constructor(channel: AMQPChannel, onClose: (close: ChannelClose) => void) {
     this.channel = channel;
+    onConfirm(channel, (tag, multiple, nack) => {
+      if (nack) this.#tracker.nack(tag, multiple);
+      else this.#tracker.ack(tag, multiple);
+    });
     channel.onReturn = (message) => {
-      this.#returned.set(message.properties.messageId ?? "", {
-        code: message.replyCode,
-        text: message.replyText,
-      });
+      this.#tracker.returned(
+        {
+          exchange: message.exchange,
+          routingKey: message.routingKey,
+          messageId: message.properties.messageId,
+          body: message.bodyToString() ?? "",
+        },
+        message.replyCode ?? 0,
+        message.replyText ?? "",
+      );
+    };
+    // The client calls this when the broker closed the channel or the connection.
+    channel.onerror = (reason) => {
+      const channelOnly = CHANNEL_CLOSE.test(reason);
+      if (channelOnly) this.#tracker.closed(reason);
+      else {
+        this.#tracker.failAll(
+          new TransportError("connection-lost", `connection lost before the confirm: ${reason}`, {
+            sent: true,
+          }),
+        );
+      }
+      onClose({ reason, channelOnly });
     };
   }
 
   /**
    * Opens a channel on `client` and puts it in confirm mode.
    *
-   * @param onClose Called with the broker's reason when the channel closes
-   * with an error; each publish waiting on it fails with that reason anyway.
+   * @param onClose Called once the broker closed the channel (or its
+   * connection), after every publish waiting on it was settled.
    */
   static async open(
     client: AMQPClient,
-    onClose: (reason: string) => void = () => {},
+    onClose: (close: ChannelClose) => void = () => {},
   ): Promise<ConfirmChannel> {
     const channel = await client.channel();
-    channel.onerror = onClose;
+    const confirm = new ConfirmChannel(channel, onClose);
     await channel.confirmSelect();
-    treatNacksAsMultiple(channel);
-    return new ConfirmChannel(channel);
+    return confirm;
   }
 
   /** Whether the channel is closed. */
@@ -63,60 +101,85 @@ export class ConfirmChannel {
     return this.channel.closed;
   }
 
+  /** Publishes awaiting the broker's answer (those whose caller gave up included). */
+  get unconfirmed(): number {
+    return this.#tracker.size;
+  }
+
   /**
    * Publishes the messages with `mandatory` and waits for their confirms;
-   * never rejects. A returned message fails as `unroutable`, a nacked one as
-   * `nack`; what is not confirmed within `timeoutMs` fails as `timeout`.
+   * never rejects. Each message is settled by its own ack (`ok`), nack, return
+   * (`unroutable`) or refusal; what is not answered within `timeoutMs` (time
+   * spent paused excluded) fails as `timeout`.
    *
+   * @param onOutcome Told each message's outcome as it comes.
    * @returns One outcome per message, in order.
    */
-  publish(messages: readonly ConfirmMessage[], timeoutMs: number): Promise<SendOutcome[]> {
+  publish(
+    messages: readonly ConfirmMessage[],
+    timeoutMs: number,
+    onOutcome?: (index: number, outcome: SendOutcome) => void,
+  ): Promise<SendOutcome[]> {
     if (messages.length === 0) return Promise.resolve([]);
     const outcomes: (SendOutcome | undefined)[] = new Array(messages.length);
+    const tags: number[] = new Array(messages.length).fill(0);
     let pending = messages.length;
     const { promise, resolve } = withResolvers<SendOutcome[]>();
+    const deadline: Deadline = {
+      leftMs: timeoutMs,
+      since: 0,
+      expire: () => {
+        const error = new TransportError("timeout", `no publisher confirm within ${timeoutMs} ms`, {
+          sent: true,
+        });
+        for (let i = 0; i < messages.length; i++) {
+          if (outcomes[i] !== undefined) continue;
+          // Its answer may still come; it must then pair with this publish and no other.
+          this.#tracker.abandon(tags[i]);
+          settle(i, { ok: false, error });
+        }
+      },
+    };
     const settle = (i: number, outcome: SendOutcome) => {
       if (outcomes[i] !== undefined) return;
       outcomes[i] = outcome;
-      // A message that failed before its confirm may have been returned first.
-      if (!outcome.ok) this.#returned.delete(messages[i].properties.messageId ?? "");
+      onOutcome?.(i, outcome);
       if (--pending === 0) {
-        clearTimeout(timer);
-        this.#unsettled.delete(failRest);
+        this.#disarm(deadline);
+        this.#deadlines.delete(deadline);
         resolve(outcomes as SendOutcome[]);
       }
     };
-    const failRest = (error: TransportError) => {
-      for (let i = 0; i < messages.length; i++) settle(i, { ok: false, error });
-    };
-    this.#unsettled.add(failRest);
-    const timer: ReturnType<typeof setTimeout> = setTimeout(() => {
-      failRest(
-        new TransportError("timeout", `no publisher confirm within ${timeoutMs} ms`, {
-          sent: true,
-        }),
-      );
-    }, timeoutMs);
-    for (let i = 0; i < messages.length; i++) {
-      const { exchange, routingKey, body, properties } = messages[i];
-      const { timestamp } = properties;
-      this.channel.basicPublish(
-        exchange,
-        routingKey,
-        body,
-        { ...properties, timestamp: timestamp === undefined ? undefined : new Date(timestamp) },
-        true,
-      ).then(
-        () => settle(i, this.#confirmed(messages[i])),
-        (cause) => settle(i, { ok: false, error: toTransportError(cause) }),
-      );
+    this.#deadlines.add(deadline);
+    if (!this.#paused) this.#arm(deadline);
+    const socket = (this.channel.connection as AMQPClient).socket;
+    // One socket write for the frames of the whole call.
+    socket?.cork();
+    try {
+      for (let i = 0; i < messages.length; i++) this.#publishOne(messages[i], i, tags, settle);
+    } finally {
+      socket?.uncork();
     }
     return promise;
   }
 
+  /** Stops the publish timeouts (the connection is blocked: the broker reads nothing). */
+  pause(): void {
+    if (this.#paused) return;
+    this.#paused = true;
+    for (const deadline of this.#deadlines) this.#disarm(deadline);
+  }
+
+  /** Runs the publish timeouts again, with the time they had left. */
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    for (const deadline of this.#deadlines) this.#arm(deadline);
+  }
+
   /** Fails every message still waiting for its confirm, for example when the connection is lost. */
   failPending(error: TransportError): void {
-    for (const failRest of [...this.#unsettled]) failRest(error);
+    this.#tracker.failAll(error);
   }
 
   /** Closes the channel, best effort. */
@@ -124,20 +187,59 @@ export class ConfirmChannel {
     if (!this.channel.closed) await this.channel.close().catch(() => {});
   }
 
-  /** The outcome of a confirmed message: a `basic.return` comes before its ack. */
-  #confirmed(message: ConfirmMessage): SendOutcome {
-    const key = message.properties.messageId ?? "";
-    const returned = this.#returned.get(key);
-    if (returned === undefined) return { ok: true };
-    this.#returned.delete(key);
-    return {
-      ok: false,
-      error: new TransportError(
-        "unroutable",
-        `unroutable: exchange ${JSON.stringify(message.exchange)} has no queue bound for ` +
-          `routing key ${JSON.stringify(message.routingKey)} (${returned.text ?? "NO_ROUTE"})`,
-        { code: returned.code ?? RETURN_CODE_NO_ROUTE, sent: true },
-      ),
-    };
+  #publishOne(
+    message: ConfirmMessage,
+    i: number,
+    tags: number[],
+    settle: (i: number, outcome: SendOutcome) => void,
+  ): void {
+    const channel = this.channel;
+    const blocked = channel.connection.blocked;
+    if (channel.closed || blocked !== undefined) {
+      const error = blocked !== undefined
+        ? new TransportError("blocked", `connection blocked by the broker: ${blocked}`, {
+          sent: false,
+        })
+        : new TransportError("not-connected", "the channel is closed", { sent: false });
+      settle(i, { ok: false, error });
+      return;
+    }
+    const { exchange, routingKey, body, properties } = message;
+    const tag = nextDeliveryTag(channel);
+    tags[i] = tag;
+    this.#tracker.track(
+      tag,
+      { exchange, routingKey, messageId: properties.messageId, body },
+      (outcome) => settle(i, outcome),
+    );
+    const { timestamp } = properties;
+    channel.basicPublish(
+      exchange,
+      routingKey,
+      body,
+      { ...properties, timestamp: timestamp === undefined ? undefined : new Date(timestamp) },
+      true,
+    ).catch((cause) => {
+      // The tracker settles acks, nacks and the broker's closes first; what is
+      // left is a publish cut off by the socket or by our own close.
+      if (this.#tracker.forget(tag)) settle(i, { ok: false, error: toTransportError(cause) });
+    });
+  }
+
+  #arm(deadline: Deadline): void {
+    if (deadline.timer !== undefined) return;
+    deadline.since = Date.now();
+    deadline.timer = setTimeout(() => {
+      deadline.timer = undefined;
+      deadline.leftMs = 0;
+      deadline.expire();
+    }, deadline.leftMs);
+  }
+
+  #disarm(deadline: Deadline): void {
+    if (deadline.timer === undefined) return;
+    clearTimeout(deadline.timer);
+    deadline.timer = undefined;
+    deadline.leftMs = Math.max(0, deadline.leftMs - (Date.now() - deadline.since));
   }
 }

@@ -115,16 +115,24 @@ export function reconnectDelay(
   return Math.round(ceiling / 2 + Math.random() * ceiling / 2);
 }
 
-/** Closes a connection, best effort and within 2 s; the socket is released either way. */
-export async function closeQuietly(client: AMQPBaseClient): Promise<void> {
+/**
+ * Closes a connection, best effort and within `graceMs` (none: the socket is
+ * dropped at once); the socket is released either way.
+ */
+export async function closeQuietly(client: AMQPBaseClient, graceMs = 2_000): Promise<void> {
+  const socket = (client as AMQPClient).socket;
   // `closed` is also true while the handshake is still under way.
-  if (!client.closed) {
+  if (!client.closed && graceMs > 0) {
     try {
-      await settleWithin(client.close(), 2_000);
+      // The client resolves close() only if connection.close-ok comes after its
+      // own write callback; under Deno it often comes first, and close() never
+      // resolves. The broker closes the socket after close-ok either way.
+      const gone = new Promise<void>((resolve) => socket?.once("close", () => resolve()));
+      await settleWithin(Promise.race([client.close(), gone]), graceMs);
     } catch {
       // The socket is already gone; closing is best effort.
     }
   }
   // A graceful close can hang on a stalled socket: make sure the socket is released.
-  (client as AMQPClient).socket?.destroy();
+  socket?.destroy();
 }

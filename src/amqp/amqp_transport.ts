@@ -1,7 +1,9 @@
 /**
  * The RabbitMQ transport, on `npm:@cloudamqp/amqp-client`: one connection,
- * one confirm channel, `mandatory` publishing, and reconnection with
- * exponential backoff across several broker URLs.
+ * one confirm channel (reopened on the same connection when the broker
+ * closes it over one message), `mandatory` publishing, `connection.blocked`
+ * honoured, and reconnection with exponential backoff across several broker
+ * URLs.
  *
  * @module
  */
@@ -14,10 +16,11 @@ import type {
   ConnectionState,
   ConnectionStateChange,
   OutboundMessage,
+  SendOptions,
   SendOutcome,
   Transport,
 } from "./transport.ts";
-import { ConfirmChannel } from "./_confirm_channel.ts";
+import { type ChannelClose, ConfirmChannel } from "./_confirm_channel.ts";
 import { closeQuietly, connect, connectLoop, reconnectDelay } from "./_connection.ts";
 import { toError } from "./_errors.ts";
 
@@ -64,6 +67,10 @@ interface Session {
   client: AMQPClient;
   channel: ConfirmChannel;
   lost: Promise<Error>;
+  // While the broker's close of the channel is being answered with a new one.
+  reopening?: Promise<ConfirmChannel | undefined>;
+  // The exchange is declared again at most once per connection, when the broker says it is gone.
+  redeclared?: boolean;
 }
 
 /**
@@ -108,6 +115,7 @@ export class AmqpTransport implements Transport {
     this.#stop.signal.addEventListener("abort", () => resolve(new Error("closed")), { once: true });
   });
   #state: ConnectionState = "disconnected";
+  #blockedReason: string | undefined;
   #session: Session | undefined;
   #attempts = 0;
   #urlIndex = 0;
@@ -202,6 +210,25 @@ export class AmqpTransport implements Transport {
   }
 
   /**
+   * While blocked: the reason the broker gave in `connection.blocked`.
+   *
+   * @returns The reason (for example `"low on memory"`), or `undefined` when not blocked.
+   *
+   * @example
+   * ```ts ignore
+   * import { AmqpTransport } from "@simplycaster/rabbitmq-publisher";
+   *
+   * const transport = new AmqpTransport({ urls: ["amqp://localhost"], exchange: "x" });
+   * await transport.start();
+   * if (transport.state === "blocked") console.warn(`blocked: ${transport.blockedReason}`);
+   * await transport.close();
+   * ```
+   */
+  get blockedReason(): string | undefined {
+    return this.#state === "blocked" ? this.#blockedReason : undefined;
+  }
+
+  /**
    * Starts the connection loop. It never gives up: after a failed first
    * pass it keeps reconnecting with backoff until `close()`. Calling it again
    * starts nothing new.
@@ -249,10 +276,15 @@ export class AmqpTransport implements Transport {
   /**
    * Publishes messages (with `mandatory`) and waits for their confirms;
    * never rejects. When not connected or blocked, every message fails at once
-   * with `sent: false`.
+   * with `sent: false`. Each message is settled by its own delivery tag; one
+   * the broker refused by closing the channel fails alone (`closed-by-broker`),
+   * the others on that channel as `channel-closed`, and the channel is
+   * reopened on the same connection. While blocked, the wait for confirms
+   * already due does not count towards `timeoutMs`.
    *
    * @param messages The messages.
    * @param timeoutMs The longest wait for confirms.
+   * @param options `onOutcome`, told each outcome as it comes.
    * @returns One outcome per message, in order.
    *
    * @example
@@ -270,21 +302,30 @@ export class AmqpTransport implements Transport {
    * await transport.close();
    * ```
    */
-  send(messages: readonly OutboundMessage[], timeoutMs: number): Promise<SendOutcome[]> {
+  send(
+    messages: readonly OutboundMessage[],
+    timeoutMs: number,
+    options: SendOptions = {},
+  ): Promise<SendOutcome[]> {
     if (messages.length === 0) return Promise.resolve([]);
     const session = this.#session;
     if (session === undefined || this.#state === "disconnected" || this.#state === "closed") {
-      return Promise.resolve(
-        failAll(messages, new TransportError("not-connected", "not connected", { sent: false })),
-      );
+      return Promise.resolve(failAll(messages, notConnected(), options));
     }
     if (session.client.blocked !== undefined) {
       const reason = `connection blocked by the broker: ${session.client.blocked}`;
       return Promise.resolve(
-        failAll(messages, new TransportError("blocked", reason, { sent: false })),
+        failAll(messages, new TransportError("blocked", reason, { sent: false }), options),
       );
     }
-    return session.channel.publish(messages, timeoutMs);
+    if (session.reopening === undefined) {
+      return session.channel.publish(messages, timeoutMs, options.onOutcome);
+    }
+    return session.reopening.then((channel) =>
+      channel === undefined
+        ? failAll(messages, notConnected(), options)
+        : channel.publish(messages, timeoutMs, options.onOutcome)
+    );
   }
 
   /**
@@ -307,7 +348,8 @@ export class AmqpTransport implements Transport {
     this.#stop.abort();
     const session = this.#session;
     this.#session = undefined;
-    if (session) await closeQuietly(session.client);
+    // A blocked connection is not read by the broker: no close handshake would complete.
+    if (session) await closeQuietly(session.client, this.#state === "blocked" ? 0 : undefined);
     await this.#loop;
     this.#setState("closed");
   }
@@ -356,7 +398,9 @@ export class AmqpTransport implements Transport {
       this.#attempts = 0;
       failuresInPass = 0;
       this.#session = session;
-      this.#setState(session.client.blocked !== undefined ? "blocked" : "connected");
+      this.#blockedReason = session.client.blocked;
+      if (this.#blockedReason !== undefined) session.channel.pause();
+      this.#setState(this.#blockedReason !== undefined ? "blocked" : "connected");
       logger.info(`RabbitMQ connected to ${this.#url}`);
       report(true);
       const error = await Promise.race([session.lost, this.#stopped]);
@@ -371,7 +415,7 @@ export class AmqpTransport implements Transport {
           },
         ),
       );
-      await closeQuietly(session.client);
+      await closeQuietly(session.client, session.client.blocked === undefined ? undefined : 0);
       if (signal.aborted) break;
       logger.warn(`RabbitMQ connection to ${this.#url} lost: ${toError(error).message}`);
       this.#setState("disconnected", error);
@@ -390,24 +434,38 @@ export class AmqpTransport implements Transport {
       logger,
     } = this.#options;
     const lost = withResolvers<Error>();
+    let session: Session | undefined;
     const prepare = (client: AMQPClient) => {
       client.onerror = (error) => lost.resolve(toError(error));
       client.ondisconnect = (error) =>
         lost.resolve(toError(error ?? new Error("connection closed")));
       client.onblocked = (reason) => {
         logger.warn(`RabbitMQ blocked publishing: ${reason}`);
+        // Nothing more is written; what was written waits, its timeout stopped.
+        session?.channel.pause();
+        if (this.#session !== session) return;
+        this.#blockedReason = reason;
         this.#setState("blocked");
       };
       client.onunblocked = () => {
         logger.info("RabbitMQ unblocked publishing");
+        session?.channel.resume();
+        if (this.#session !== session) return;
+        this.#blockedReason = undefined;
         if (this.#state === "blocked") this.#setState("connected");
       };
     };
+    const onClose = (close: ChannelClose) => {
+      // A lost connection is handled by the connection loop.
+      if (!close.channelOnly || session === undefined || session.client.closed) return;
+      this.#reopen(session, close.reason, onClose);
+    };
     return connect(url, { connectionName, heartbeat, connectTimeout, prepare }, async (client) => {
-      const confirm = await ConfirmChannel.open(
-        client,
-        (reason) => lost.resolve(new Error(`channel closed: ${reason}`)),
-      );
+      const confirm = await ConfirmChannel.open(client, (close) => {
+        // During the declares a closed channel fails the attempt.
+        if (session === undefined) lost.resolve(new Error(`channel closed: ${close.reason}`));
+        else onClose(close);
+      });
       const channel = confirm.channel;
       await channel.exchangeDeclare(exchange, exchangeType, { durable: true });
       if (deadLetter) {
@@ -415,8 +473,43 @@ export class AmqpTransport implements Transport {
         await channel.queueDeclare(deadLetter.queue, { durable: true });
         await channel.queueBind(deadLetter.queue, deadLetter.exchange, "");
       }
-      return { client, channel: confirm, lost: lost.promise };
+      session = { client, channel: confirm, lost: lost.promise };
+      return session;
     });
+  }
+
+  /**
+   * The broker closed the channel over one message: a new channel on the same
+   * connection, for the messages that go again. The exchange is declared again
+   * first when the broker said it is missing (once per connection).
+   */
+  #reopen(session: Session, reason: string, onClose: (close: ChannelClose) => void): void {
+    if (session.reopening !== undefined) return;
+    const { logger, exchange, exchangeType } = this.#options;
+    logger.warn(
+      `RabbitMQ closed the channel (${reason}); opening a new one on the same connection`,
+    );
+    const redeclare = !session.redeclared && reason.includes(`no exchange '${exchange}'`);
+    session.redeclared ||= redeclare;
+    const reopening = (async () => {
+      try {
+        const confirm = await ConfirmChannel.open(session.client, onClose);
+        if (redeclare) {
+          await confirm.channel.exchangeDeclare(exchange, exchangeType, { durable: true });
+        }
+        if (session.client.blocked !== undefined) confirm.pause();
+        session.channel = confirm;
+        return confirm;
+      } catch (error) {
+        // The connection went too, or the declare failed: the connection loop takes over.
+        logger.warn(`RabbitMQ channel could not be reopened: ${toError(error).message}`);
+        if (!session.client.closed) await closeQuietly(session.client);
+        return undefined;
+      } finally {
+        session.reopening = undefined;
+      }
+    })();
+    session.reopening = reopening;
   }
 
   #setState(to: ConnectionState, error?: Error): void {
@@ -435,6 +528,16 @@ export class AmqpTransport implements Transport {
   }
 }
 
-function failAll(messages: readonly OutboundMessage[], error: TransportError): SendOutcome[] {
-  return messages.map(() => ({ ok: false, error }));
+function failAll(
+  messages: readonly OutboundMessage[],
+  error: TransportError,
+  options: SendOptions,
+): SendOutcome[] {
+  const outcomes: SendOutcome[] = messages.map(() => ({ ok: false, error }));
+  outcomes.forEach((outcome, i) => options.onOutcome?.(i, outcome));
+  return outcomes;
+}
+
+function notConnected(): TransportError {
+  return new TransportError("not-connected", "not connected", { sent: false });
 }

@@ -104,6 +104,27 @@ export type SendOutcome =
   | { ok: false; error: TransportError };
 
 /**
+ * Options of one {@linkcode Transport.send} call.
+ *
+ * @example
+ * ```ts
+ * import type { SendOptions } from "@simplycaster/rabbitmq-publisher";
+ *
+ * let confirmed = 0;
+ * const options: SendOptions = { onOutcome: (_index, outcome) => outcome.ok && confirmed++ };
+ * ```
+ */
+export interface SendOptions {
+  /**
+   * Told each message's outcome as soon as the broker gave it (`index` in
+   * the call), before `send()` resolves: one confirm frees one place in the
+   * publisher's window. A transport that never calls it is still correct;
+   * its messages then settle when `send()` resolves.
+   */
+  onOutcome?: (index: number, outcome: SendOutcome) => void;
+}
+
+/**
  * A connection to a broker that publishes with confirms. Implement it to
  * run the publisher against something other than RabbitMQ, for example a
  * fake in tests.
@@ -143,6 +164,8 @@ export interface Transport {
   readonly reconnectAttempts: number;
   /** The URL of the current (or last) connection, password masked. */
   readonly url: string | undefined;
+  /** While `state` is `"blocked"`: the reason the broker gave (`connection.blocked`). */
+  readonly blockedReason?: string;
   /**
    * Starts connecting, and keeps reconnecting after losses until `close()`.
    *
@@ -151,13 +174,22 @@ export interface Transport {
   start(): Promise<boolean>;
   /**
    * Publishes messages (with `mandatory`) and waits for their confirms.
-   * Never rejects: each message gets its own outcome, in order.
+   * Never rejects: each message gets its own outcome, in order, settled by
+   * its own ack, nack, return or refusal. A message the broker did not
+   * refuse, but lost with a channel it closed over another message, fails as
+   * `channel-closed`. While the connection is blocked the wait does not count
+   * towards `timeoutMs`.
    *
    * @param messages The messages.
-   * @param timeoutMs The longest wait for a confirm.
+   * @param timeoutMs The longest wait for a confirm (time spent blocked excluded).
+   * @param options `onOutcome`, told each outcome as it comes.
    * @returns One outcome per message, in the order given.
    */
-  send(messages: readonly OutboundMessage[], timeoutMs: number): Promise<SendOutcome[]>;
+  send(
+    messages: readonly OutboundMessage[],
+    timeoutMs: number,
+    options?: SendOptions,
+  ): Promise<SendOutcome[]>;
   /**
    * Calls `listener` on every state change.
    *

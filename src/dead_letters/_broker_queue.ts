@@ -189,17 +189,11 @@ async function republish(
 ): Promise<(string | undefined)[]> {
   const errors: (string | undefined)[] = new Array(letters.length).fill(undefined);
   let pending = letters.map((_, i) => i);
-  // Returns are matched by message id, so one wave never holds the same id twice.
+  // Each letter is settled by its own delivery tag, whatever the ids. A letter
+  // the broker refused by closing the channel fails alone; the others lost
+  // with that channel were not refused, and go again on a new one.
   while (pending.length > 0) {
-    const wave: number[] = [];
-    const later: number[] = [];
-    const ids = new Set<string>();
-    for (const i of pending) {
-      const key = letters[i].properties.messageId ?? "";
-      if (ids.has(key)) later.push(i);
-      else ids.add(key), wave.push(i);
-    }
-    const messages = wave.map((i) => {
+    const messages = pending.map((i) => {
       const { originalExchange, originalRoutingKey, body, properties } = letters[i];
       const headers = properties.headers as Record<string, Field>;
       return {
@@ -209,13 +203,16 @@ async function republish(
         properties: { ...properties, headers },
       };
     });
-    // A channel the broker closed during the last wave is replaced.
+    // A channel the broker closed during the last round is replaced.
     const outcomes = await (await channel()).publish(messages, timeoutMs);
-    wave.forEach((i, j) => {
+    const again: number[] = [];
+    pending.forEach((i, j) => {
       const outcome = outcomes[j];
-      if (!outcome.ok) errors[i] = outcome.error.message;
+      if (outcome.ok) return;
+      if (outcome.error.kind === "channel-closed") again.push(i);
+      else errors[i] = outcome.error.message;
     });
-    pending = later;
+    pending = again;
   }
   return errors;
 }

@@ -198,3 +198,26 @@ Deno.test("DeadLetterQueue errors never show the broker password", async () => {
   assert.throws(() => new DeadLetterQueue({ urls: [], queue: "q" }), RangeError);
   assert.throws(() => new DeadLetterQueue({ urls: [BROKER_URL], queue: "" }), RangeError);
 });
+
+Deno.test("replay() of a letter whose exchange is gone fails that letter alone; the others are replayed", async () => {
+  await using consumer = await TestConsumer.start({ bindingKey: null });
+  const store = new MemoryStore(LIMITS);
+  const letters = [1, 2, 3, 4].map((seq) => localDeadLetter(seq, consumer.exchange));
+  // The broker closes the channel over this one (404); the others share the channel.
+  letters[1] = { ...letters[1], exchange: `${consumer.exchange}.gone` };
+  await store.addDeadLetters(letters);
+  try {
+    await using dlq = openDeadLetterQueue(consumer, store);
+    await using bound = await BoundQueue.bind(consumer.exchange);
+    const result = await dlq.replay();
+    assert.deepEqual(result.failed.map((f) => f.id), [letters[1].id]);
+    assert.match(result.failed[0].error, /NOT_FOUND|404/);
+    const others = [letters[0], letters[2], letters[3]].map((l) => l.id).sort();
+    assert.deepEqual(result.replayed.sort(), others);
+    const routed = (await bound.drain()).map((m) => m.properties.messageId ?? "");
+    assert.deepEqual([...new Set(routed)].sort(), others);
+    assert.deepEqual((await store.listDeadLetters()).map((l) => l.seq), [2]);
+  } finally {
+    await store.close();
+  }
+});

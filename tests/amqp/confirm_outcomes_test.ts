@@ -1,0 +1,176 @@
+// AmqpTransport against the real broker: each message of a send() gets the
+// outcome RabbitMQ gave *it*, paired by delivery tag, never by message_id; a
+// channel refused over one message is that message's outcome, and the
+// connection stays up.
+
+import assert from "node:assert/strict";
+import { AMQPClient } from "@cloudamqp/amqp-client";
+import { AmqpTransport, type OutboundMessage, type SendOutcome } from "../../mod.ts";
+import { BROKER_URL, uniqueName } from "../_broker.ts";
+
+function message(exchange: string, routingKey: string, id: string, body: string): OutboundMessage {
+  return {
+    exchange,
+    routingKey,
+    body,
+    properties: {
+      contentType: "application/json",
+      deliveryMode: 2,
+      messageId: id,
+      type: "test.happened",
+      timestamp: Date.now(),
+      headers: {},
+    },
+  };
+}
+
+function kinds(outcomes: SendOutcome[]): string[] {
+  return outcomes.map((o) => (o.ok ? "ok" : o.error.kind));
+}
+
+/**
+ * A transport on a fresh exchange, an admin connection for the test's own
+ * queues, and the transport's state changes after it connected.
+ */
+async function withTransport(
+  run: (t: {
+    transport: AmqpTransport;
+    exchange: string;
+    admin: AMQPClient;
+    changes: string[];
+  }) => Promise<void>,
+): Promise<void> {
+  const exchange = uniqueName("outcomes");
+  const transport = new AmqpTransport({ urls: [BROKER_URL], exchange });
+  const admin = new AMQPClient(BROKER_URL);
+  await admin.connect();
+  try {
+    assert.equal(await transport.start(), true);
+    const changes: string[] = [];
+    transport.onStateChange((c) => changes.push(c.to));
+    await run({ transport, exchange, admin, changes });
+  } finally {
+    await transport.close();
+    const channel = await admin.channel();
+    await channel.exchangeDelete(exchange).catch(() => {});
+    await admin.close();
+  }
+}
+
+/** A queue of the test's own, bound to `exchange` with `bindingKey`, deleted with the admin connection. */
+async function boundQueue(
+  admin: AMQPClient,
+  exchange: string,
+  bindingKey: string,
+  args: Record<string, unknown> = {},
+): Promise<{ name: string; drain: () => Promise<string[]> }> {
+  const channel = await admin.channel();
+  const { name } = await channel.queueDeclare("", { exclusive: true, autoDelete: true }, args);
+  await channel.queueBind(name, exchange, bindingKey);
+  return {
+    name,
+    drain: async () => {
+      const bodies: string[] = [];
+      for (;;) {
+        const got = await channel.basicGet(name, { noAck: true });
+        if (got === null) return bodies;
+        bodies.push(got.bodyToString() ?? "");
+      }
+    },
+  };
+}
+
+Deno.test("AmqpTransport.send() returns every one of many unroutable messages with the same id", async () => {
+  await withTransport(async ({ transport, exchange }) => {
+    const messages = Array.from(
+      { length: 200 },
+      (_, n) => message(exchange, "nowhere", "same-id", JSON.stringify({ n })),
+    );
+    const outcomes = await transport.send(messages, 5_000);
+    assert.deepEqual(kinds(outcomes), messages.map(() => "unroutable"));
+  });
+});
+
+Deno.test("AmqpTransport.send() pairs each return with the publish it answers, whatever the ids", async () => {
+  await withTransport(async ({ transport, exchange, admin }) => {
+    const queue = await boundQueue(admin, exchange, "routed");
+    // Pairs sharing an id, one routed and one returned, in both orders, many
+    // times over: multiple acks then cover a routed and a returned one.
+    const messages: OutboundMessage[] = [];
+    const expected: string[] = [];
+    for (let i = 0; i < 100; i++) {
+      const id = `pair-${i}`;
+      const routed = message(exchange, "routed", id, JSON.stringify({ i, routed: true }));
+      const returned = message(exchange, "nowhere", id, JSON.stringify({ i, routed: false }));
+      if (i % 2 === 0) {
+        messages.push(routed, returned);
+        expected.push("ok", "unroutable");
+      } else {
+        messages.push(returned, routed);
+        expected.push("unroutable", "ok");
+      }
+    }
+    const outcomes = await transport.send(messages, 10_000);
+    assert.deepEqual(kinds(outcomes), expected);
+    const bodies = (await queue.drain()).map((body) => JSON.parse(body));
+    assert.equal(bodies.length, 100);
+    assert(bodies.every((b) => b.routed === true));
+  });
+});
+
+Deno.test("AmqpTransport.send() fails exactly the messages a full queue nacked (x-overflow: reject-publish)", async () => {
+  await withTransport(async ({ transport, exchange, admin }) => {
+    const queueName = uniqueName("outcomes.full");
+    const channel = await admin.channel();
+    // Durable, so its confirms wait for the disk while the nacks come at once.
+    await channel.queueDeclare(queueName, { durable: true }, {
+      "x-max-length": 5,
+      "x-overflow": "reject-publish",
+    });
+    try {
+      await channel.queueBind(queueName, exchange, "full");
+      const messages = Array.from(
+        { length: 10 },
+        (_, i) => message(exchange, "full", `full-${i}`, JSON.stringify({ i })),
+      );
+      const outcomes = await transport.send(messages, 10_000);
+      assert.deepEqual(kinds(outcomes), [...Array(5).fill("ok"), ...Array(5).fill("nack")]);
+      const { messageCount } = await channel.queueDeclare(queueName, { passive: true });
+      assert.equal(messageCount, 5);
+    } finally {
+      await channel.queueDelete(queueName);
+    }
+  });
+});
+
+Deno.test("AmqpTransport.send() to a missing exchange fails that message with 404; the connection stays up and the channel is reopened", async () => {
+  await withTransport(async ({ transport, exchange, admin, changes }) => {
+    const queue = await boundQueue(admin, exchange, "routed");
+    const missing = uniqueName("outcomes.missing");
+    const outcomes = await transport.send([
+      message(exchange, "routed", "before", '{"n":1}'),
+      message(missing, "routed", "refused", '{"n":2}'),
+      message(exchange, "routed", "after", '{"n":3}'),
+    ], 5_000);
+    const [before, refused, after] = outcomes;
+    assert(!refused.ok && refused.error.kind === "closed-by-broker", kinds(outcomes).join());
+    assert.equal(refused.error.code, 404);
+    // Sent before the refusal: confirmed, or its confirm lost with the channel.
+    assert(before.ok || before.error.kind === "channel-closed", kinds(outcomes).join());
+    // Sent after it: the broker dropped it unread; it was never refused.
+    assert(!after.ok && after.error.kind === "channel-closed", kinds(outcomes).join());
+    assert.equal(after.error.sent, false);
+    assert.deepEqual(changes, [], "the connection never went down");
+    assert.equal(transport.state, "connected");
+    // The next send goes out on the reopened channel.
+    assert.deepEqual(
+      kinds(await transport.send([message(exchange, "routed", "next", "{}")], 5_000)),
+      [
+        "ok",
+      ],
+    );
+    const bodies = await queue.drain();
+    assert(bodies.includes("{}"));
+    assert(!bodies.includes('{"n":3}'), "what followed the refusal was never routed");
+  });
+});
