@@ -70,16 +70,17 @@ export class TestConsumer implements AsyncDisposable {
 
   /**
    * Declares the exchange, binds a server-named exclusive queue with `bindingKey`
-   * (default `#`) and starts consuming.
+   * (default `#`) and starts consuming, on the shared broker unless `url` names another.
    */
   static async start(
     options: {
       exchange?: string;
       bindingKey?: string | null;
       queueArgs?: Record<string, unknown>;
+      url?: string;
     } = {},
   ): Promise<TestConsumer> {
-    const client = new AMQPClient(BROKER_URL);
+    const client = new AMQPClient(options.url ?? BROKER_URL);
     await client.connect();
     const consumer = new TestConsumer(client, options.exchange ?? uniqueName("events"));
     const ch = await client.channel();

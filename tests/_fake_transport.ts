@@ -2,11 +2,19 @@
 // out-of-order and multiple confirms, lost confirms, returns, nacks, channel
 // and broker closes mid-batch, blocked connections. A script decides the fate
 // of every message; everything the publisher does through it is recorded.
+//
+// It plays the transport's contract for per-message outcomes: each message
+// is told its own outcome (through `onOutcome` as it comes, and in the
+// resolved array); a channel refused because of one message (`refuse`) fails
+// that one as `closed-by-broker` and its neighbours as `channel-closed`, and
+// the channel is reopened on the same connection; while the connection is
+// blocked nothing is answered and the publish timeout does not run.
 
 import {
   type ConnectionState,
   type ConnectionStateChange,
   type OutboundMessage,
+  type SendOptions,
   type SendOutcome,
   type Transport,
   TransportError,
@@ -32,7 +40,20 @@ export type FateKind =
   /** Refused at once, never sent: the connection is blocked. */
   | "blocked"
   /** Refused at once, never sent: not connected. */
-  | "not-connected";
+  | "not-connected"
+  /**
+   * After `delayMs` the broker closes the channel because of this message
+   * (reply `code`, default 406): it fails as `closed-by-broker`, every other
+   * unsettled message on the channel as `channel-closed` (`sent` when it went
+   * before this one), and the channel is reopened at once on the same
+   * connection: no state change, no reconnect.
+   */
+  | "refuse"
+  /**
+   * A `basic.return` after `delayMs`, then the message's ack only when
+   * {@linkcode FakeTransport.ack} covers it: returns interleaved with acks.
+   */
+  | "return-hold";
 
 /** A message's fate with its timing. */
 export interface Fate {
@@ -42,8 +63,10 @@ export interface Fate {
   delayMs?: number;
   /** For `ok`: the ack is a `multiple` one, settling every earlier `ok`/`hold` message too. */
   multiple?: boolean;
-  /** For `broker-close`: the AMQP reply code. @default {320} */
+  /** For `broker-close`: the AMQP reply code. @default {320}; for `refuse`: @default {406} */
   code?: number;
+  /** For `refuse`: the broker's reply text. */
+  text?: string;
   /** For the closes: reconnect after this many ms. @default {the transport's reconnectDelayMs} */
   reconnectAfterMs?: number;
 }
@@ -138,13 +161,34 @@ interface PendingSend {
   readonly outcomes: (SendOutcome | undefined)[];
   remaining: number;
   readonly resolve: (outcomes: SendOutcome[]) => void;
+  readonly onOutcome?: (index: number, outcome: SendOutcome) => void;
+  readonly timeoutMs: number;
   timer?: Timer;
+  // What is left of the publish timeout, and since when it runs (it stops while blocked).
+  timeLeftMs: number;
+  armedAt: number;
 }
 
 interface Unsettled {
   readonly attempt: AttemptRecord;
   readonly send: PendingSend;
   readonly index: number;
+  // A basic.return came for it: its ack settles it as unroutable.
+  returned?: boolean;
+}
+
+/** A channel the broker closed because of one message. */
+export interface RefusalRecord {
+  /** The channel number that was closed. */
+  channel: number;
+  /** The refused message. */
+  messageId: string;
+  /** Its delivery tag. */
+  deliveryTag: number;
+  /** The reply code. */
+  code: number;
+  /** The other messages that were unsettled on the channel, failed as `channel-closed`. */
+  neighbours: string[];
 }
 
 /**
@@ -233,6 +277,8 @@ export class FakeTransport implements Transport {
   readonly random: () => number;
   /** How many times the connection came back. */
   reconnects = 0;
+  /** Every channel the broker closed because of one message (`refuse`), in order. */
+  readonly refusals: RefusalRecord[] = [];
 
   readonly #listeners = new Set<(change: ConnectionStateChange) => void>();
   readonly #timers = new Set<Timer>();
@@ -247,6 +293,11 @@ export class FakeTransport implements Transport {
   #deliveryTag = 0;
   #attemptsFailed = 0;
   #reconnectTimer: Timer | undefined;
+  #blockedReason: string | undefined;
+  // Broker answers that came due while blocked: given once unblocked.
+  #deferred: (() => void)[] = [];
+  #messagesInFlight = new Map<string, number>();
+  #peakMessages = new Map<string, number>();
 
   constructor(options: FakeTransportOptions = {}) {
     this.script = options.script ?? (() => "ok");
@@ -272,6 +323,11 @@ export class FakeTransport implements Transport {
     return this.#channel;
   }
 
+  /** The reason the broker gave for blocking, while blocked. */
+  get blockedReason(): string | undefined {
+    return this.#blockedReason;
+  }
+
   /** Timers still pending (answers, send timeouts, a scheduled reconnect). */
   get pendingTimers(): number {
     return this.#timers.size;
@@ -295,7 +351,11 @@ export class FakeTransport implements Transport {
     return () => this.#listeners.delete(listener);
   }
 
-  send(messages: readonly OutboundMessage[], timeoutMs: number): Promise<SendOutcome[]> {
+  send(
+    messages: readonly OutboundMessage[],
+    timeoutMs: number,
+    options: SendOptions = {},
+  ): Promise<SendOutcome[]> {
     const exchange = messages[0]?.exchange ?? "";
     const inFlight = (this.#inFlight.get(exchange) ?? 0) + 1;
     const record: SendRecord = {
@@ -315,6 +375,10 @@ export class FakeTransport implements Transport {
       outcomes: new Array(messages.length),
       remaining: messages.length,
       resolve,
+      onOutcome: options.onOutcome,
+      timeoutMs,
+      timeLeftMs: timeoutMs,
+      armedAt: Date.now(),
     };
     const refusal: FateKind | undefined = DEAD.has(this.#state)
       ? "not-connected"
@@ -351,11 +415,14 @@ export class FakeTransport implements Transport {
         index,
       };
       this.attempts.push(entry.attempt);
-      if (deliveryTag > 0) this.#unsettled.set(deliveryTag, entry);
+      if (deliveryTag > 0) {
+        this.#unsettled.set(deliveryTag, entry);
+        this.#countMessages(message.exchange, +1);
+      }
       return entry;
     });
     if (messages.length === 0) this.#finish(send);
-    else send.timer = this.#after(timeoutMs, () => this.#timeOut(send, timeoutMs));
+    else this.#armTimeout(send);
     entries.forEach((entry, i) => this.#schedule(entry, fates[i]));
     return promise;
   }
@@ -383,6 +450,47 @@ export class FakeTransport implements Transport {
     return this.#confirm("nack", deliveryTag, options.multiple ?? false);
   }
 
+  /**
+   * The broker sends a `basic.return` for a message: its ack, when it comes,
+   * settles it as `unroutable`, as RabbitMQ sends the return first.
+   *
+   * @param deliveryTag The tag on the current channel.
+   * @returns Whether an unsettled message had that tag.
+   */
+  returnMessage(deliveryTag: number): boolean {
+    const entry = this.#unsettled.get(deliveryTag);
+    if (entry === undefined) return false;
+    entry.returned = true;
+    return true;
+  }
+
+  /**
+   * The broker closes the channel because of one message (see the `refuse`
+   * fate); the channel is reopened at once on the same connection.
+   *
+   * @param deliveryTag The refused message's tag on the current channel.
+   * @param options The reply `code` (default 406) and `text`.
+   * @returns The ids of the neighbours failed as `channel-closed`.
+   */
+  refuse(deliveryTag: number, options: { code?: number; text?: string } = {}): string[] {
+    const entry = this.#unsettled.get(deliveryTag);
+    if (entry === undefined) return [];
+    return this.#refuse(entry, options.code ?? 406, options.text);
+  }
+
+  /** Messages to `exchange` (all exchanges when omitted) awaiting their outcomes now. */
+  messagesInFlight(exchange?: string): number {
+    if (exchange !== undefined) return this.#messagesInFlight.get(exchange) ?? 0;
+    let sum = 0;
+    for (const n of this.#messagesInFlight.values()) sum += n;
+    return sum;
+  }
+
+  /** The most messages to `exchange` ever awaiting their outcomes at once. */
+  peakMessagesInFlight(exchange: string): number {
+    return this.#peakMessages.get(exchange) ?? 0;
+  }
+
   /** The delivery tags of the unsettled messages on the current channel, ascending. */
   unsettledTags(): number[] {
     return [...this.#unsettled.keys()].sort((a, b) => a - b);
@@ -404,6 +512,8 @@ export class FakeTransport implements Transport {
     this.#failUnsettled(
       () => new TransportError("connection-lost", error.message, { sent: true, cause: error }),
     );
+    this.#blockedReason = undefined;
+    this.#deferred = [];
     this.#setState("disconnected", error);
     const after = options.reconnectAfterMs ?? this.#reconnectDelayMs;
     if (after !== undefined) {
@@ -429,14 +539,36 @@ export class FakeTransport implements Transport {
     this.#setState("connected");
   }
 
-  /** The broker raises a resource alarm: sends are refused as `blocked`. */
-  block(): void {
-    if (this.#state === "connected") this.#setState("blocked");
+  /**
+   * The broker raises a resource alarm: sends are refused as `blocked`, the
+   * messages already sent get no answer until `unblock()`, and their publish
+   * timeout stops running (the broker confirms them after the alarm).
+   *
+   * @param reason What the broker said, as in `connection.blocked`.
+   */
+  block(reason = "low on memory"): void {
+    if (this.#state !== "connected") return;
+    this.#blockedReason = reason;
+    const now = Date.now();
+    for (const send of this.#pendingSends()) {
+      if (send.timer === undefined) continue;
+      clearTimeout(send.timer);
+      this.#timers.delete(send.timer);
+      send.timer = undefined;
+      send.timeLeftMs = Math.max(0, send.timeLeftMs - (now - send.armedAt));
+    }
+    this.#setState("blocked");
   }
 
-  /** The resource alarm clears. */
+  /** The resource alarm clears: the held answers come, the timeouts run again. */
   unblock(): void {
-    if (this.#state === "blocked") this.#setState("connected");
+    if (this.#state !== "blocked") return;
+    this.#blockedReason = undefined;
+    this.#setState("connected");
+    for (const send of this.#pendingSends()) this.#armTimeout(send);
+    const deferred = this.#deferred;
+    this.#deferred = [];
+    for (const answer of deferred) answer();
   }
 
   /** Sends to `exchange` (all exchanges when omitted) awaiting their outcomes now. */
@@ -473,6 +605,7 @@ export class FakeTransport implements Transport {
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
     this.#reconnectTimer = undefined;
+    this.#deferred = [];
     this.#setState("closed");
     return Promise.resolve();
   }
@@ -501,36 +634,37 @@ export class FakeTransport implements Transport {
       case "lost":
         return;
       case "ok":
-        this.#after(delay, () => {
+        this.#answer(delay, () => {
           if (this.#current(entry)) {
             this.#confirm("ack", attempt.deliveryTag, fate.multiple ?? false);
           }
         });
         return;
       case "nack":
-        this.#after(delay, () => {
+        this.#answer(delay, () => {
           if (this.#current(entry)) this.#confirm("nack", attempt.deliveryTag, false);
         });
         return;
+      case "return-hold":
+        this.#answer(delay, () => {
+          if (this.#current(entry)) entry.returned = true;
+        });
+        return;
+      case "refuse":
+        this.#answer(delay, () => {
+          if (this.#current(entry)) this.#refuse(entry, fate.code ?? 406, fate.text);
+        });
+        return;
       case "return":
-        this.#after(delay, () => {
+        this.#answer(delay, () => {
           if (!this.#current(entry)) return;
           // RabbitMQ sends basic.return before the ack: the message is then a failure.
-          this.#settle(entry, {
-            ok: false,
-            error: new TransportError(
-              "unroutable",
-              `unroutable: no queue bound for ${
-                JSON.stringify(attempt.message.routingKey)
-              } (NO_ROUTE)`,
-              { code: 312, sent: true },
-            ),
-          });
+          this.#settle(entry, { ok: false, error: unroutable(attempt.message) });
         });
         return;
       case "channel-close":
       case "broker-close":
-        this.#after(delay, () => {
+        this.#answer(delay, () => {
           if (!this.#current(entry)) return;
           const code = fate.code ?? 320;
           const reason = fate.kind === "broker-close"
@@ -565,6 +699,10 @@ export class FakeTransport implements Transport {
       const entry = this.#unsettled.get(tag)!;
       if (kind === "ack" && tag !== deliveryTag && !ACKABLE.has(entry.attempt.fate)) continue;
       settled.push(entry.attempt.messageId);
+      if (kind === "ack" && entry.returned) {
+        this.#settle(entry, { ok: false, error: unroutable(entry.attempt.message) });
+        continue;
+      }
       this.#settle(
         entry,
         kind === "ack" ? { ok: true } : {
@@ -592,7 +730,9 @@ export class FakeTransport implements Transport {
     if (this.#unsettled.get(attempt.deliveryTag) === entry) {
       this.#unsettled.delete(attempt.deliveryTag);
     }
+    if (attempt.deliveryTag > 0) this.#countMessages(attempt.exchange, -1);
     send.outcomes[entry.index] = outcome;
+    send.onOutcome?.(entry.index, outcome);
     if (--send.remaining === 0) this.#finish(send);
   }
 
@@ -605,6 +745,65 @@ export class FakeTransport implements Transport {
     this.#inFlight.set(exchange, (this.#inFlight.get(exchange) ?? 1) - 1);
     send.record.settledAt = Date.now();
     send.resolve(send.outcomes as SendOutcome[]);
+  }
+
+  #armTimeout(send: PendingSend): void {
+    if (send.remaining === 0 || send.timer !== undefined) return;
+    send.armedAt = Date.now();
+    send.timer = this.#after(send.timeLeftMs, () => this.#timeOut(send, send.timeoutMs));
+  }
+
+  #pendingSends(): Set<PendingSend> {
+    return new Set([...this.#unsettled.values()].map((entry) => entry.send));
+  }
+
+  #countMessages(exchange: string, delta: number): void {
+    const n = (this.#messagesInFlight.get(exchange) ?? 0) + delta;
+    this.#messagesInFlight.set(exchange, n);
+    if (n > (this.#peakMessages.get(exchange) ?? 0)) this.#peakMessages.set(exchange, n);
+  }
+
+  // A broker answer after `ms`; while blocked it waits for the alarm to clear.
+  #answer(ms: number, fn: () => void): void {
+    this.#after(ms, () => {
+      if (this.#state === "blocked") this.#deferred.push(fn);
+      else fn();
+    });
+  }
+
+  // The channel closes because of `entry`: it fails with the broker's code, the
+  // others on the channel were not refused; the channel is reopened at once.
+  #refuse(entry: Unsettled, code: number, text?: string): string[] {
+    const { attempt } = entry;
+    const reason = `channel ${attempt.channel} closed: ${text ?? "scripted refusal"} (${code})`;
+    const others = [...this.#unsettled.values()].filter((other) => other !== entry);
+    this.#unsettled.clear();
+    this.#settle(entry, {
+      ok: false,
+      error: new TransportError("closed-by-broker", reason, { code, sent: true }),
+    });
+    for (const other of others) {
+      // Published before the refused one: the broker had it, its confirm is lost.
+      const sent = other.attempt.deliveryTag < attempt.deliveryTag;
+      this.#settle(other, {
+        ok: false,
+        error: new TransportError(
+          "channel-closed",
+          `the channel closed because of another message: ${reason}`,
+          { sent },
+        ),
+      });
+    }
+    this.refusals.push({
+      channel: attempt.channel,
+      messageId: attempt.messageId,
+      deliveryTag: attempt.deliveryTag,
+      code,
+      neighbours: others.map((other) => other.attempt.messageId),
+    });
+    this.#channel++;
+    this.#deliveryTag = 0;
+    return others.map((other) => other.attempt.messageId);
   }
 
   #timeOut(send: PendingSend, timeoutMs: number): void {
@@ -649,6 +848,14 @@ export class FakeTransport implements Transport {
     this.changes.push(change);
     for (const listener of this.#listeners) listener(change);
   }
+}
+
+function unroutable(message: OutboundMessage): TransportError {
+  return new TransportError(
+    "unroutable",
+    `unroutable: no queue bound for ${JSON.stringify(message.routingKey)} (NO_ROUTE)`,
+    { code: 312, sent: true },
+  );
 }
 
 function toFate(fate: Fate | FateKind): Fate {

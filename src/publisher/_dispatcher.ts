@@ -1,8 +1,9 @@
 // The dispatcher: takes ready events from the store in batches, sends them
-// with at most `maxConcurrency` batches in flight, and applies each batch's
-// settlement (`settle()`) to the store, the breaker, the counters and the
-// waiters. It is one state machine, `DispatcherMode`; `#enter()` makes every
-// transition and logs it.
+// with at most `maxInFlight` events awaiting their confirms (a window that
+// slides: each outcome frees its place at once), and applies the settlement
+// (`settle()`) of the outcomes as they come to the store, the breaker, the
+// counters and the waiters. It is one state machine, `DispatcherMode`;
+// `#enter()` makes every transition and logs it.
 
 import { withResolvers } from "../_async.ts";
 import type { Transport } from "../amqp/transport.ts";
@@ -12,7 +13,13 @@ import type { CircuitBreaker } from "../policies/circuit_breaker.ts";
 import { toDeadLetter } from "../store/_dead_letter.ts";
 import type { DeadLetterRecord, PendingRecord, PendingStore } from "../store/store.ts";
 import type { SendOutcome } from "../amqp/transport.ts";
-import { type DeadLetterDecision, settle, type SettlePolicy } from "./_settle.ts";
+import { TransportError } from "../errors.ts";
+import {
+  countsAgainstBreaker,
+  type DeadLetterDecision,
+  settle,
+  type SettlePolicy,
+} from "./_settle.ts";
 import type { Waiters } from "./_waiters.ts";
 import { logDeadLetters } from "./_dead_letter_log.ts";
 
@@ -67,6 +74,7 @@ export interface DispatcherCounters {
   neverSent: number;
   unknownOutcome: number;
   retried: number;
+  resent: number;
   deadLettered: number;
 }
 
@@ -82,6 +90,11 @@ export class Dispatcher {
   #passRequests = 0;
   readonly #batches = new Set<Promise<void>>();
   #peakBatches = 0;
+  // Events sent whose outcome has not come: the window, at most `maxInFlight`.
+  #inFlight = 0;
+  // Outcomes come one by one; they are settled together, a microtask later.
+  #arrivals: { record: PendingRecord; outcome: SendOutcome }[] = [];
+  #settling: Promise<void> = Promise.resolve();
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
   #wakeTimer: ReturnType<typeof setTimeout> | undefined;
   #wakeAt = Infinity;
@@ -93,6 +106,7 @@ export class Dispatcher {
     neverSent: 0,
     unknownOutcome: 0,
     retried: 0,
+    resent: 0,
     deadLettered: 0,
   };
 
@@ -106,9 +120,14 @@ export class Dispatcher {
     return this.#mode;
   }
 
-  /** Batches awaiting confirms. */
+  /** Batches awaiting confirms (some of their events may be settled already). */
   get activeBatches(): number {
     return this.#batches.size;
+  }
+
+  /** Events sent and awaiting their outcome: never more than `maxInFlight`. */
+  get inFlight(): number {
+    return this.#inFlight;
   }
 
   /** The most batches ever awaiting confirms at once. */
@@ -270,15 +289,17 @@ export class Dispatcher {
 
   async #passOnce(): Promise<void> {
     const { config, store, transport, breaker } = this.#parts;
-    while (this.#batches.size < config.maxConcurrency && this.#mode !== "closed") {
+    while (this.#inFlight < config.maxInFlight && this.#mode !== "closed") {
       const counts = store.counts();
       const waiting = counts.size - counts.inFlight;
       if (waiting === 0) return this.#roundOver("nothing left to send", false);
       if (transport.state !== "connected") return;
-      const limit = this.#mode === "draining"
+      const batchLimit = this.#mode === "draining"
         ? config.bufferConfig.flushBatchSize
         : config.batchSize;
-      if (!this.#sendsNow(waiting, limit)) {
+      // Whether a batch is due depends on its size; how much goes, on the room in the window.
+      const limit = Math.min(batchLimit, config.maxInFlight - this.#inFlight);
+      if (!this.#sendsNow(waiting, batchLimit)) {
         const background = config.enableBackgroundProcessing || this.#mode === "closing";
         if (background && this.#flushTimer === undefined) this.#startFlushTimer();
         return;
@@ -316,6 +337,7 @@ export class Dispatcher {
   }
 
   #startBatch(batch: PendingRecord[]): void {
+    this.#inFlight += batch.length;
     const dispatch: Promise<void> = this.#sendBatch(batch)
       .catch((error) => {
         this.#parts.onError(error);
@@ -329,15 +351,59 @@ export class Dispatcher {
     this.#peakBatches = Math.max(this.#peakBatches, this.#batches.size);
   }
 
+  /**
+   * Sends a batch; resolves once the outcome of each of its events is
+   * settled. The batch as a whole counts once for the breaker: a failure if
+   * any of its events failed for a reason that says the broker is in trouble.
+   */
   async #sendBatch(batch: PendingRecord[]): Promise<void> {
-    const outcomes = await this.#parts.transport.send(batch, this.#parts.config.publishTimeout);
-    await this.#settle(batch, outcomes);
+    const arrived = new Array<boolean>(batch.length).fill(false);
+    let failure: TransportError | undefined;
+    const arrive = (i: number, outcome: SendOutcome) => {
+      if (arrived[i]) return;
+      arrived[i] = true;
+      this.#inFlight--;
+      if (!outcome.ok && countsAgainstBreaker(outcome.error)) failure ??= outcome.error;
+      this.#arrivals.push({ record: batch[i], outcome });
+      if (this.#arrivals.length === 1) queueMicrotask(() => this.#settleArrivals());
+    };
+    let outcomes: SendOutcome[];
+    try {
+      outcomes = await this.#parts.transport.send(batch, this.#parts.config.publishTimeout, {
+        onOutcome: arrive,
+      });
+    } finally {
+      // A transport that does not tell outcomes one by one, or failed to, tells them now.
+      batch.forEach((_, i) => {
+        if (!arrived[i]) arrive(i, outcomes?.[i] ?? lostInTransport());
+      });
+    }
+    this.#settleArrivals();
+    await this.#settling;
+    if (failure !== undefined) this.#parts.breaker.recordFailure(failure.message);
+    else this.#parts.breaker.recordSuccess();
+  }
+
+  /** Settles the outcomes that came since the last time, together, after those before. */
+  #settleArrivals(): void {
+    if (this.#arrivals.length === 0) return;
+    const arrivals = this.#arrivals;
+    this.#arrivals = [];
+    const records = arrivals.map((a) => a.record);
+    const outcomes = arrivals.map((a) => a.outcome);
+    this.#settling = this.#settling
+      .then(() => this.#settle(records, outcomes))
+      .catch((error) => {
+        this.#parts.onError(error);
+        this.#parts.logger.error("outcomes could not be settled", error);
+      })
+      .finally(() => this.wake());
   }
 
   // ---- settling: applies `settle()` ----
 
   async #settle(batch: PendingRecord[], outcomes: SendOutcome[]): Promise<void> {
-    const { store, breaker, waiters } = this.#parts;
+    const { store, waiters } = this.#parts;
     const now = this.#parts.now();
     const s = settle(batch, outcomes, this.#policy, now);
     const counters = this.#counters;
@@ -345,9 +411,8 @@ export class Dispatcher {
     counters.neverSent += s.neverSent;
     counters.unknownOutcome += s.unknownOutcome;
     counters.retried += s.retried;
+    counters.resent += s.resent;
     if (s.lastError !== undefined) this.#parts.onError(s.lastError);
-    if (s.breakerFailure !== undefined) breaker.recordFailure(s.breakerFailure.message);
-    else breaker.recordSuccess();
     for (const { seq } of s.confirmed) waiters.settle(seq, "confirmed");
     if (s.confirmed.length > 0) {
       // Counted first: RabbitMQ has them, whatever the store is still doing.
@@ -427,4 +492,13 @@ export class Dispatcher {
     this.#idle.resolve();
     this.#idle = undefined;
   }
+}
+
+function lostInTransport(): SendOutcome {
+  return {
+    ok: false,
+    error: new TransportError("connection-lost", "the transport failed before the confirm", {
+      sent: true,
+    }),
+  };
 }

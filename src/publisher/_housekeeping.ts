@@ -1,7 +1,8 @@
 // The publisher's housekeeping: the cleanup timer, the expiry of events older
 // than `maxEventAge`, and when to move local dead letters to the broker (the
 // move itself is `shipDeadLetters`). One run at a time; a run asked for while
-// one is going is not queued (the running one does the same work).
+// one is going runs once more after it (a dead letter made after the running
+// one looked would otherwise wait for the timer).
 
 import type { Transport } from "../amqp/transport.ts";
 import type { ResolvedAsyncPublishConfig } from "../config/types.ts";
@@ -31,6 +32,7 @@ export class Housekeeping {
   readonly #parts: HousekeepingParts;
   #timer: ReturnType<typeof setInterval> | undefined;
   #running: Promise<void> | undefined;
+  #again = false;
   #shipPausedUntil = 0;
 
   /** Starts the cleanup timer. */
@@ -39,9 +41,15 @@ export class Housekeeping {
     this.#timer = setInterval(() => this.run(), parts.config.bufferConfig.cleanupInterval);
   }
 
-  /** Starts a run unless one is going. Never rejects: failures go to `onError`. */
+  /**
+   * Starts a run, or, while one is going, one more after it. Never rejects:
+   * failures go to `onError`.
+   */
   run(): void {
-    if (this.#running !== undefined) return;
+    if (this.#running !== undefined) {
+      this.#again = true;
+      return;
+    }
     this.#running = this.#housekeep()
       .catch((error) => {
         this.#parts.onError(error);
@@ -49,6 +57,9 @@ export class Housekeeping {
       })
       .finally(() => {
         this.#running = undefined;
+        if (!this.#again || this.#timer === undefined) return;
+        this.#again = false;
+        this.run();
       });
   }
 

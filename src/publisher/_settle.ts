@@ -14,6 +14,17 @@ import type { DeadLetterReason, PendingRecord } from "../store/store.ts";
 /** How long an event waits after the broker refused it for a blocked connection. */
 export const BLOCKED_RETRY_MS = 1_000;
 
+/**
+ * Whether a failure says the broker is in trouble (a lost connection, a
+ * timeout, a nack, a block), which counts against the circuit breaker. A
+ * refusal of the event itself (permanent, or a channel closed over it) and a
+ * channel lost over another event do not.
+ */
+export function countsAgainstBreaker(error: TransportError): boolean {
+  if (error.kind === "closed-by-broker" || error.kind === "channel-closed") return false;
+  return classifyError(error).retriable;
+}
+
 /** What `settle()` decides with. */
 export interface SettlePolicy {
   /** The retry schedule: `maxRetries` attempts in all, backoff between them. */
@@ -51,7 +62,16 @@ export interface Settlement {
   unknownOutcome: number;
   /** Retries that spent an attempt (a never-sent event simply goes again). */
   retried: number;
-  /** The first retriable failure, which counts against the circuit breaker. */
+  /**
+   * Events sent again with no attempt charged: the broker closed their
+   * channel over another event (`channel-closed`).
+   */
+  resent: number;
+  /**
+   * The first failure that says the broker is in trouble (a lost connection,
+   * a timeout, a nack), which counts against the circuit breaker. A refusal
+   * of one event (`closed-by-broker`) or of its channel does not.
+   */
   breakerFailure?: TransportError;
   /** The last failure of the batch. */
   lastError?: TransportError;
@@ -64,7 +84,10 @@ export interface Settlement {
  *
  * A message that never left this process was not a delivery attempt: its
  * `attempts` stay, and it goes again at once (after `BLOCKED_RETRY_MS` when
- * the connection was blocked). A sent but unconfirmed one spends an attempt
+ * the connection was blocked). Neither was one lost with a channel the broker
+ * closed over another message (`channel-closed`): it goes again at once, with
+ * no attempt charged (it may arrive twice when the broker had it already).
+ * A sent but unconfirmed one spends an attempt
  * and waits out a backoff; after `maxRetries` attempts it is dead-lettered
  * with reason `max-retries`. A permanent error dead-letters it at once with
  * its classified reason.
@@ -82,6 +105,7 @@ export function settle(
     neverSent: 0,
     unknownOutcome: 0,
     retried: 0,
+    resent: 0,
   };
   const dead: Omit<DeadLetterDecision, "retryAt">[] = [];
   for (let i = 0; i < batch.length; i++) {
@@ -92,11 +116,19 @@ export function settle(
       continue;
     }
     const error = outcome.error;
+    if (error.kind === "channel-closed") {
+      // Not refused: no attempt, no backoff, nothing against the breaker.
+      result.resent++;
+      const again: PendingRecord = { ...record, nextAttemptAt: now };
+      if (error.sent) again.outcomeUnknown = true;
+      result.retry.push(again);
+      continue;
+    }
     if (error.sent) result.unknownOutcome++;
     else result.neverSent++;
     result.lastError = error;
     const classification = classifyError(error);
-    if (classification.retriable) result.breakerFailure ??= error;
+    if (countsAgainstBreaker(error)) result.breakerFailure ??= error;
     const attempts = error.sent ? record.attempts + 1 : record.attempts;
     const updated: PendingRecord = {
       ...record,

@@ -1,6 +1,7 @@
 // High-priority waiters: a high-priority `publish()` awaits the first outcome
 // of its event (confirmed, dead-lettered, or buffered), bounded by
-// `publishTimeout`. This file owns that map from store seq to caller.
+// `publishTimeout`; a duplicate publish() of it awaits the same answer. This
+// file owns that map from store seq to the awaited receipt.
 
 import { withResolvers } from "../_async.ts";
 import type { DeadLetterReason, PendingRecord } from "../store/store.ts";
@@ -11,7 +12,7 @@ type Settle = (status: PublishStatus, reason?: DeadLetterReason) => void;
 /** The high-priority `publish()` calls waiting for their event's first outcome. */
 export class Waiters {
   readonly #timeoutMs: number;
-  readonly #bySeq = new Map<number, Settle>();
+  readonly #bySeq = new Map<number, { settle: Settle; receipt: Promise<PublishReceipt> }>();
 
   /** @param timeoutMs How long a caller waits before it is answered `buffered`. */
   constructor(timeoutMs: number) {
@@ -31,13 +32,18 @@ export class Waiters {
       this.#bySeq.delete(record.seq);
       resolve(reason === undefined ? { id: record.id, status } : { id: record.id, status, reason });
     };
-    this.#bySeq.set(record.seq, settle);
+    this.#bySeq.set(record.seq, { settle, receipt: promise });
     return promise;
+  }
+
+  /** The receipt a caller already awaits for the event `seq`, if one does. */
+  joined(seq: number): Promise<PublishReceipt> | undefined {
+    return this.#bySeq.get(seq)?.receipt;
   }
 
   /** Answers the caller waiting for the event `seq`, if any. */
   settle(seq: number, status: PublishStatus, reason?: DeadLetterReason): void {
-    this.#bySeq.get(seq)?.(status, reason);
+    this.#bySeq.get(seq)?.settle(status, reason);
   }
 
   /**
@@ -45,6 +51,6 @@ export class Waiters {
    * store, and the broker will not confirm it any time soon.
    */
   releaseAll(): void {
-    for (const settle of this.#bySeq.values()) settle("buffered");
+    for (const { settle } of [...this.#bySeq.values()]) settle("buffered");
   }
 }

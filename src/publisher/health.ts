@@ -170,7 +170,9 @@ export interface LastError {
  *   neverSentFailures: 1,
  *   unknownOutcomeFailures: 2,
  *   retriedEvents: 2,
+ *   resentEvents: 0,
  *   deadLetteredEvents: 1,
+ *   deduplicatedEvents: 0,
  *   queuedEvents: 40,
  *   bufferedEvents: 0,
  *   inFlightEvents: 50,
@@ -211,15 +213,26 @@ export interface PublisherStats {
   unknownOutcomeFailures: number;
   /** Attempts rescheduled with backoff. */
   retriedEvents: number;
+  /**
+   * Events sent again with no attempt charged because the broker closed their
+   * channel over another event (which alone was refused). Those sent before
+   * the refused one may arrive twice.
+   */
+  resentEvents: number;
   /** Events moved to the dead letters. */
   deadLetteredEvents: number;
+  /**
+   * `publish()` calls for an id still pending (or twice in one batch): nothing
+   * new was stored, and the caller got the pending event's receipt.
+   */
+  deduplicatedEvents: number;
   /** Pending events waiting for the dispatcher while the broker is available. */
   queuedEvents: number;
   /** Pending events held because the broker is unavailable or the circuit is open. */
   bufferedEvents: number;
-  /** Events sent and awaiting their confirm. */
+  /** Events sent and awaiting their confirm (at most `maxInFlight`), or settling. */
   inFlightEvents: number;
-  /** Batches awaiting confirms (bounded by `maxConcurrency`). */
+  /** Batches with an event still awaiting its confirm. */
   activeOperations: number;
   /** The most batches ever awaiting confirms at once. */
   peakActiveOperations: number;
@@ -227,6 +240,8 @@ export interface PublisherStats {
   isRabbitMQAvailable: boolean;
   /** The connection state. */
   connectionState: ConnectionState;
+  /** While `connectionState` is `blocked`: the reason the broker gave. */
+  blockedReason?: string;
   /** The broker URL, password masked. */
   brokerUrl?: string;
   /** Failed connection attempts since the last successful connect. */
@@ -353,7 +368,8 @@ const MIN_STALL_MS = 60_000;
  *
  * const stats: PublisherStats = {
  *   publishedEvents: 0, failedEvents: 0, neverSentFailures: 0, unknownOutcomeFailures: 0,
- *   retriedEvents: 0, deadLetteredEvents: 0, queuedEvents: 0, bufferedEvents: 0,
+ *   retriedEvents: 0, resentEvents: 0, deadLetteredEvents: 0, deduplicatedEvents: 0,
+ *   queuedEvents: 0, bufferedEvents: 0,
  *   inFlightEvents: 0, activeOperations: 0, peakActiveOperations: 0,
  *   isRabbitMQAvailable: false, connectionState: "disconnected", reconnectAttempts: 2,
  *   circuitState: "closed",
@@ -379,9 +395,13 @@ export function assessHealth(stats: PublisherStats, options: HealthOptions): Pub
   const checks: PublisherHealth["checks"] = {
     connection: check(
       stats.isRabbitMQAvailable,
-      `RabbitMQ is ${stats.connectionState}` +
-        (stats.lastError ? ` (last error: ${stats.lastError.message})` : "") +
-        `; ${stats.reconnectAttempts} reconnect attempts`,
+      stats.connectionState === "blocked"
+        ? `RabbitMQ is blocked: ${stats.blockedReason ?? "a resource alarm"}; nothing is ` +
+          `written until it clears, and the ${stats.inFlightEvents} events in flight wait for ` +
+          `their confirms`
+        : `RabbitMQ is ${stats.connectionState}` +
+          (stats.lastError ? ` (last error: ${stats.lastError.message})` : "") +
+          `; ${stats.reconnectAttempts} reconnect attempts`,
     ),
     circuit: check(
       stats.circuitState !== "open",

@@ -89,6 +89,9 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
   /** Evictions are logged once per burst, with a count. */
   readonly #evictions: EvictionLog;
   #lastError: LastError | undefined;
+  #deduplicated = 0;
+  // id -> receipt of each event whose store.add() is under way, for duplicates meanwhile.
+  readonly #accepting = new Map<string, Promise<PublishReceipt>>();
 
   /**
    * Use {@linkcode createRabbitMQAsyncEventPublisher}, which also opens the
@@ -200,7 +203,9 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
   /**
    * Accepts one event. Resolves once the event is stored (on disk with
    * persistence); for high priority, once RabbitMQ confirmed it or it was
-   * buffered.
+   * buffered. An event whose id is still pending is a duplicate: nothing new
+   * is stored, and the receipt is the pending event's (a high-priority one
+   * awaits the same confirm); `deduplicatedEvents` counts it.
    *
    * @param event The event.
    * @returns Its receipt.
@@ -232,7 +237,8 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
    * Accepts several events: all are validated first, and one bad event
    * rejects the whole batch (naming its index) with nothing stored.
    * High-priority events in the batch are sent at once, but their confirms
-   * are not awaited.
+   * are not awaited. An id still pending, or seen earlier in the batch, is a
+   * duplicate: it gets that event's receipt and nothing new is stored.
    *
    * @param events The events.
    * @returns A receipt per event, in order.
@@ -351,7 +357,9 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
       neverSentFailures: counters.neverSent,
       unknownOutcomeFailures: counters.unknownOutcome,
       retriedEvents: counters.retried,
+      resentEvents: counters.resent,
       deadLetteredEvents: counters.deadLettered,
+      deduplicatedEvents: this.#deduplicated,
       queuedEvents: available ? waiting : 0,
       bufferedEvents: available ? 0 : waiting,
       inFlightEvents: bufferStats.inFlight,
@@ -364,6 +372,10 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
       bufferStats,
     };
     if (this.#transport.url !== undefined) stats.brokerUrl = this.#transport.url;
+    const blockedReason = this.#transport.blockedReason;
+    if (stats.connectionState === "blocked" && blockedReason !== undefined) {
+      stats.blockedReason = blockedReason;
+    }
     const lastConfirmAt = this.#dispatcher.lastConfirmAt;
     if (lastConfirmAt !== undefined) stats.msSinceLastConfirm = this.#now() - lastConfirmAt;
     if (this.#lastError !== undefined) stats.lastError = { ...this.#lastError };
@@ -498,15 +510,59 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
     });
   }
 
+  /**
+   * Stores the events and answers each. An event whose id is still pending,
+   * being stored by another call, or earlier in this call is a duplicate:
+   * nothing new is stored, and it gets that event's receipt.
+   */
   async #accept(encoded: EncodedEvent[], awaitHigh: boolean): Promise<PublishReceipt[]> {
     const acceptedAt = this.#now();
     const exchange = this.#rabbit.exchange;
-    // The encoded events are ours alone: completed in place, not copied.
-    const events = encoded as NewRecord[];
-    for (const event of events) {
-      event.exchange = exchange;
-      event.acceptedAt = acceptedAt;
+    const fresh: NewRecord[] = [];
+    // For each event: its place among the fresh ones, or the receipt of the one it duplicates.
+    const answers: (number | (() => PublishReceipt | Promise<PublishReceipt>))[] = [];
+    const firstInCall = new Map<string, number>();
+    for (const event of encoded as NewRecord[]) {
+      const { id } = event;
+      const earlier = firstInCall.get(id);
+      const accepting = this.#accepting.get(id);
+      const seq = earlier === undefined && accepting === undefined
+        ? this.#store.seqOf(id)
+        : undefined;
+      if (earlier !== undefined) answers.push(() => receipts[earlier]);
+      else if (accepting !== undefined) answers.push(() => accepting);
+      else if (seq !== undefined) answers.push(() => this.#pendingReceipt(id, seq));
+      else {
+        // The encoded events are ours alone: completed in place, not copied.
+        event.exchange = exchange;
+        event.acceptedAt = acceptedAt;
+        firstInCall.set(id, answers.length);
+        answers.push(fresh.length);
+        fresh.push(event);
+      }
     }
+    const stored = this.#add(fresh, awaitHigh);
+    fresh.forEach((event, i) => {
+      const receipt = stored.then((r) => r[i]);
+      // Awaited by duplicates, if any come; a failure is the caller's to see.
+      receipt.catch(() => {});
+      this.#accepting.set(event.id, receipt);
+    });
+    const receipts: Promise<PublishReceipt>[] = answers.map((answer) =>
+      typeof answer === "number" ? stored.then((r) => r[answer]) : stored.then(answer, answer)
+    );
+    try {
+      const all = await Promise.all(receipts);
+      this.#deduplicated += encoded.length - fresh.length;
+      return all;
+    } finally {
+      for (const event of fresh) this.#accepting.delete(event.id);
+    }
+  }
+
+  /** Stores new events; resolves with their receipts (high priority: once confirmed, with `awaitHigh`). */
+  async #add(events: NewRecord[], awaitHigh: boolean): Promise<PublishReceipt[]> {
+    if (events.length === 0) return [];
     const { records, evicted } = await this.#store.add(events);
     if (evicted.length > 0) {
       this.#evictions.add(evicted);
@@ -522,6 +578,12 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
     });
     this.#dispatcher.wake();
     return await Promise.all(receipts);
+  }
+
+  /** The receipt of an event still pending: the one its high-priority caller awaits, if any. */
+  #pendingReceipt(id: string, seq: number): PublishReceipt | Promise<PublishReceipt> {
+    return this.#waiters.joined(seq) ??
+      { id, status: this.#dispatcher.canSend() ? "queued" : "buffered" };
   }
 
   // ---- connection ----

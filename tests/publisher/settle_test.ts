@@ -153,3 +153,35 @@ Deno.test("settle() does not change the batch it is given", () => {
   settle(batch, [failed("timeout", true)], policy, NOW);
   assert.deepEqual(batch, before);
 });
+
+Deno.test("settle() sends an event lost with a channel closed over another one again at once, with no attempt charged", () => {
+  const s = settle(
+    [record("e1", { attempts: 1 }), record("e2")],
+    [failed("channel-closed", true), failed("channel-closed", false)],
+    policy,
+    NOW,
+  );
+  assert.deepEqual(s.retry.map((r) => [r.attempts, r.nextAttemptAt]), [[1, NOW], [0, NOW]]);
+  // The first went before the refused one: the broker may have it.
+  assert.deepEqual(s.retry.map((r) => r.outcomeUnknown === true), [true, false]);
+  assert.equal(s.resent, 2);
+  assert.deepEqual([s.unknownOutcome, s.neverSent, s.retried], [0, 0, 0]);
+  assert.equal(s.breakerFailure, undefined);
+  assert.equal(s.lastError, undefined);
+  assert.equal(s.wakeAt, undefined);
+});
+
+Deno.test("settle() charges the event a channel was refused over (404) with a backoff, and spares the breaker", () => {
+  const refused: SendOutcome = {
+    ok: false,
+    error: new TransportError("closed-by-broker", "NOT_FOUND - no exchange 'gone' (404)", {
+      code: 404,
+      sent: true,
+    }),
+  };
+  const s = settle([record("e1")], [refused], policy, NOW);
+  assert.deepEqual(s.retry.map((r) => [r.attempts, r.nextAttemptAt]), [[1, NOW + 500]]);
+  assert.equal(s.retried, 1);
+  assert.equal(s.breakerFailure, undefined);
+  assert.equal(s.lastError, refused.error);
+});
