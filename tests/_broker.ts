@@ -4,7 +4,8 @@
 import { AMQPClient, type AMQPMessage } from "@cloudamqp/amqp-client";
 import { brokerProblem } from "../examples/_preflight.ts";
 import { maskUrl } from "../src/_mask.ts";
-import { until } from "./_wait.ts";
+import type { RabbitMQAsyncEventPublisher } from "../mod.ts";
+import { poll, until } from "./_wait.ts";
 
 export const BROKER_URL = Deno.env.get("TEST_RABBITMQ_URL") ?? "amqp://guest:guest@127.0.0.1:5672";
 
@@ -70,7 +71,8 @@ export class TestConsumer implements AsyncDisposable {
 
   /**
    * Declares the exchange, binds a server-named exclusive queue with `bindingKey`
-   * (default `#`) and starts consuming, on the shared broker unless `url` names another.
+   * (default `#`) and starts consuming, on the shared broker unless `url` names another
+   * (a `TcpProxy` in front of it lets a test hold deliveries back).
    */
   static async start(
     options: {
@@ -145,6 +147,24 @@ export class TestConsumer implements AsyncDisposable {
   }
 
   /**
+   * Waits until a message with each of `ids` has arrived, or `timeoutMs`
+   * passed. Neither a message count (some may arrive twice) nor an empty
+   * publisher store proves that: RabbitMQ sends the publisher's confirm and
+   * this consumer's delivery on two connections, and under load the confirm
+   * comes first by tens of milliseconds or more.
+   *
+   * @returns The ids still missing, in the order given; none when all arrived.
+   */
+  async waitForIds(ids: readonly string[], timeoutMs = 10_000): Promise<string[]> {
+    const missing = () => {
+      const seen = new Set(this.messages.map((m) => m.properties.messageId));
+      return ids.filter((id) => !seen.has(id));
+    };
+    await poll(() => missing().length === 0, timeoutMs);
+    return missing();
+  }
+
+  /**
    * Reads (and acknowledges) every message in the dead-letter queue; none
    * while the publisher has not declared it yet.
    */
@@ -202,6 +222,61 @@ export class TestConsumer implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/**
+ * Where events that never reached `consumer` went, for a failed assertion:
+ * the publisher's counters (a confirmed event counts as published), its dead
+ * letters by reason (local and in the broker queue), what is still pending,
+ * and what the consumer received.
+ */
+export async function lossReport(
+  publisher: RabbitMQAsyncEventPublisher,
+  consumer: TestConsumer,
+  missing: readonly string[],
+): Promise<string> {
+  const stats = publisher.getStats();
+  let letters: string;
+  try {
+    const { letters: found, brokerError } = await publisher.deadLetters.list({ limit: 10_000 });
+    const byReason = new Map<string, { count: number; amongMissing: number; error?: string }>();
+    for (const letter of found) {
+      const entry = byReason.get(letter.reason) ??
+        { count: 0, amongMissing: 0, error: letter.errorMessage };
+      entry.count++;
+      if (missing.includes(letter.id)) entry.amongMissing++;
+      byReason.set(letter.reason, entry);
+    }
+    letters = [...byReason].map(([reason, { count, amongMissing, error }]) =>
+      `${reason}: ${count}, ${amongMissing} of them missing` + (error ? ` (${error})` : "")
+    ).join("; ") || "none";
+    if (brokerError !== undefined) {
+      letters += `; the broker's queue not readable: ${brokerError}`;
+    }
+  } catch (error) {
+    letters = `not readable: ${(error as Error).message}`;
+  }
+  const distinct = new Set(consumer.messages.map((m) => m.properties.messageId)).size;
+  const events = missing.length === 1 ? "event" : "events";
+  return `${missing.length} ${events} never arrived (first: ${missing.slice(0, 5).join(", ")}); ` +
+    `publisher: ${stats.publishedEvents} confirmed, ${stats.failedEvents} failed attempts, ` +
+    `${stats.retriedEvents} retried, ${stats.deadLetteredEvents} dead-lettered ` +
+    `(dead letters: ${letters}), ${stats.bufferStats.size} still pending; ` +
+    `consumer: ${consumer.messages.length} messages, ${distinct} distinct ids`;
+}
+
+/**
+ * Asserts that a message with each of `ids` reaches `consumer` within
+ * `timeoutMs`; if one does not, the error says where they went ({@linkcode lossReport}).
+ */
+export async function assertAllArrive(
+  publisher: RabbitMQAsyncEventPublisher,
+  consumer: TestConsumer,
+  ids: readonly string[],
+  timeoutMs = 10_000,
+): Promise<void> {
+  const missing = await consumer.waitForIds(ids, timeoutMs);
+  if (missing.length > 0) throw new Error(await lossReport(publisher, consumer, missing));
 }
 
 /** A domain event for tests. */
