@@ -1,6 +1,7 @@
 // An in-memory OpenTelemetry SDK for tests: spans kept in an exporter, metrics
 // collected on demand (no export timer), W3C trace context propagation.
 
+import { context, metrics, propagation, trace } from "@opentelemetry/api";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import {
   AggregationTemporality,
@@ -13,6 +14,7 @@ import {
   InMemorySpanExporter,
   type ReadableSpan,
   SimpleSpanProcessor,
+  StackContextManager,
   TracerProvider,
 } from "@opentelemetry/sdk-trace";
 
@@ -50,14 +52,20 @@ export class TestTelemetry implements AsyncDisposable {
   readonly #reader = new OnDemandReader();
   readonly meterProvider = new MeterProvider({ readers: [this.#reader] });
   readonly propagator = new W3CTraceContextPropagator();
+  #registered = false;
 
-  /** The options to hand to the publisher or its telemetry. */
-  get options() {
-    return {
-      tracerProvider: this.tracerProvider,
-      meterProvider: this.meterProvider,
-      propagator: this.propagator,
-    };
+  /**
+   * Registers this SDK as the global one, as Deno's built-in OpenTelemetry
+   * does, with a context manager (a synchronous one: publish() reads the
+   * caller's context before its first await). Undone by `close()`.
+   */
+  register(): this {
+    trace.setGlobalTracerProvider(this.tracerProvider);
+    metrics.setGlobalMeterProvider(this.meterProvider);
+    propagation.setGlobalPropagator(this.propagator);
+    context.setGlobalContextManager(new StackContextManager().enable());
+    this.#registered = true;
+    return this;
   }
 
   /** Every span ended so far. */
@@ -72,6 +80,12 @@ export class TestTelemetry implements AsyncDisposable {
   }
 
   async close(): Promise<void> {
+    if (this.#registered) {
+      trace.disable();
+      metrics.disable();
+      propagation.disable();
+      context.disable();
+    }
     await this.tracerProvider.shutdown();
     await this.meterProvider.shutdown();
   }

@@ -3,7 +3,8 @@
 // `rabbitmq_publisher_*`, in base units (seconds, bytes, ratios).
 
 import type { PublisherHealth, PublisherStats } from "../publisher/health.ts";
-import { CIRCUIT_STATES, CONNECTION_STATES, PRIORITIES } from "../publisher/_telemetry.ts";
+import { PRIORITIES } from "../event.ts";
+import { CIRCUIT_STATES, CONNECTION_STATES } from "../publisher/_metrics.ts";
 import type { MetricFamily, MetricType, Sample } from "./_exposition.ts";
 
 const PREFIX = "rabbitmq_publisher_";

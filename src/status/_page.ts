@@ -3,7 +3,7 @@
 // `<main>` fragment every few seconds. Every text from outside is escaped;
 // the script and style run under a per-response CSP nonce.
 
-import { PRIORITIES } from "../publisher/_telemetry.ts";
+import { PRIORITIES } from "../event.ts";
 import type { DeadLettersView, StatusView } from "./_view.ts";
 
 /** How the page is put together. */
