@@ -22,6 +22,8 @@ import {
 } from "./_settle.ts";
 import type { Waiters } from "./_waiters.ts";
 import { logDeadLetters } from "./_dead_letter_log.ts";
+import type { Telemetry } from "./_telemetry.ts";
+import { serverOf } from "./_semconv.ts";
 
 /**
  * How eagerly the dispatcher sends. Whether it *can* send is not a mode: that
@@ -61,6 +63,8 @@ export interface DispatcherParts {
   logger: Logger;
   now: () => number;
   random: () => number;
+  /** Spans and metrics; none with `telemetry: false`. */
+  telemetry?: Telemetry;
   /** Told of every failure worth showing in `lastError`. */
   onError: (error: unknown) => void;
   /** Told after new dead letters were stored and counted. */
@@ -217,6 +221,14 @@ export class Dispatcher {
     if (options.log ?? true) logDeadLetters(this.#parts.logger, letters);
     for (const letter of letters) {
       this.#parts.waiters.settle(letter.seq, "dead-lettered", letter.reason);
+      this.#parts.telemetry?.tracing.endEvent(letter.seq, {
+        ok: false,
+        reason: letter.reason,
+        error: letter.errorName === undefined
+          ? undefined
+          : { name: letter.errorName, message: letter.errorMessage ?? "" },
+      });
+      this.#parts.telemetry?.metrics.recordDeadLettered(letter.reason, 1);
     }
     this.#counters.deadLettered += letters.length;
     this.#parts.onDeadLetters();
@@ -359,11 +371,14 @@ export class Dispatcher {
   async #sendBatch(batch: PendingRecord[]): Promise<void> {
     const arrived = new Array<boolean>(batch.length).fill(false);
     let failure: TransportError | undefined;
+    const telemetry = this.#parts.telemetry;
+    const sent = telemetry && this.#traceSend(telemetry, batch);
     const arrive = (i: number, outcome: SendOutcome) => {
       if (arrived[i]) return;
       arrived[i] = true;
       this.#inFlight--;
       if (!outcome.ok && countsAgainstBreaker(outcome.error)) failure ??= outcome.error;
+      sent?.arrived(batch[i], outcome);
       this.#arrivals.push({ record: batch[i], outcome });
       if (this.#arrivals.length === 1) queueMicrotask(() => this.#settleArrivals());
     };
@@ -377,11 +392,42 @@ export class Dispatcher {
       batch.forEach((_, i) => {
         if (!arrived[i]) arrive(i, outcomes?.[i] ?? lostInTransport());
       });
+      sent?.done();
     }
     this.#settleArrivals();
     await this.#settling;
     if (failure !== undefined) this.#parts.breaker.recordFailure(failure.message);
     else this.#parts.breaker.recordSuccess();
+  }
+
+  /**
+   * The telemetry of one batch send: its span (linked to its events' spans,
+   * continuing the trace of events stored by an earlier run), a note on the
+   * span of each event that failed, and the send's metrics when it is done.
+   */
+  #traceSend({ tracing, metrics }: Telemetry, batch: readonly PendingRecord[]) {
+    for (const record of batch) tracing.resume(record.seq, record);
+    const exchange = batch[0].exchange;
+    const server = serverOf(this.#parts.transport.url);
+    const span = tracing.startSend(exchange, batch, server);
+    const started = performance.now();
+    const failed = new Map<string, number>();
+    let failures = 0;
+    return {
+      arrived(record: PendingRecord, outcome: SendOutcome): void {
+        if (outcome.ok) return;
+        const { kind, message } = outcome.error;
+        failed.set(kind, (failed.get(kind) ?? 0) + 1);
+        failures++;
+        tracing.attemptFailed(record.seq, { kind, message });
+      },
+      done(): void {
+        const durationMs = performance.now() - started;
+        const confirmed = batch.length - failures;
+        metrics.recordSend(exchange, { confirmed, failed, durationMs, server });
+        tracing.endSend(span, failures, failed.keys().next().value);
+      },
+    };
   }
 
   /** Settles the outcomes that came since the last time, together, after those before. */
@@ -412,8 +458,16 @@ export class Dispatcher {
     counters.unknownOutcome += s.unknownOutcome;
     counters.retried += s.retried;
     counters.resent += s.resent;
+    this.#parts.telemetry?.metrics.recordRetried(s.retried);
     if (s.lastError !== undefined) this.#parts.onError(s.lastError);
     for (const { seq } of s.confirmed) waiters.settle(seq, "confirmed");
+    const telemetry = this.#parts.telemetry;
+    if (telemetry !== undefined) {
+      for (const { seq, priority, acceptedAt } of s.confirmed) {
+        telemetry.tracing.endEvent(seq, { ok: true });
+        telemetry.metrics.recordConfirmed(priority, now - acceptedAt);
+      }
+    }
     if (s.confirmed.length > 0) {
       // Counted first: RabbitMQ has them, whatever the store is still doing.
       counters.published += s.confirmed.length;

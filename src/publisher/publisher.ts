@@ -46,6 +46,9 @@ import { EvictionLog } from "./_dead_letter_log.ts";
 import { Dispatcher } from "./_dispatcher.ts";
 import { Housekeeping } from "./_housekeeping.ts";
 import { Waiters } from "./_waiters.ts";
+import { createTelemetry, type Telemetry } from "./_telemetry.ts";
+import { activeContext } from "./_tracing.ts";
+import type { Context } from "@opentelemetry/api";
 
 /**
  * Publishes domain events to RabbitMQ without blocking on the broker and
@@ -78,6 +81,9 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
   readonly #logger: Logger;
   readonly #now: () => number;
   readonly #unsubscribe: () => void;
+  // Undefined with `telemetry: false`: then not even the no-op API is called.
+  readonly #telemetry: Telemetry | undefined;
+  readonly #unobserve: () => void;
   /**
    * The dead letters, local and on the broker: list, count, replay, purge.
    * Opens its own connection on first use; `close()` closes it.
@@ -154,6 +160,7 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
       },
     });
     const onError = (error: unknown) => this.#recordError(error);
+    const telemetry = this.#telemetry = createTelemetry(parts.telemetry);
     this.#waiters = new Waiters(config.publishTimeout);
     this.#dispatcher = new Dispatcher({
       config,
@@ -164,6 +171,7 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
       logger,
       now,
       random: parts.random ?? Math.random,
+      telemetry,
       onError,
       onDeadLetters: () => {
         if (this.#dispatcher.canSend()) this.#housekeeping.run();
@@ -180,6 +188,7 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
       onError,
     });
     this.#unsubscribe = transport.onStateChange((change) => this.#onConnection(change));
+    this.#unobserve = telemetry?.metrics.observe(() => this.getStats()) ?? (() => {});
   }
 
   /**
@@ -228,8 +237,10 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
    * ```
    */
   async publish(event: DomainEvent): Promise<PublishReceipt> {
+    // The caller's trace context, read before the first await.
+    const parent = this.#telemetry && activeContext();
     this.#assertOpen();
-    const [receipt] = await this.#accept([this.#encode(event)], true);
+    const [receipt] = await this.#accept([this.#encode(event)], true, parent);
     return receipt;
   }
 
@@ -260,6 +271,7 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
    * ```
    */
   async publishBatch(events: readonly DomainEvent[]): Promise<PublishReceipt[]> {
+    const parent = this.#telemetry && activeContext();
     this.#assertOpen();
     if (!Array.isArray(events)) {
       throw new TypeError(`'events' must be an array: got ${typeof events}`);
@@ -276,7 +288,7 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
       }
     });
     if (encoded.length === 0) return [];
-    return await this.#accept(encoded, false);
+    return await this.#accept(encoded, false, parent);
   }
 
   /**
@@ -467,6 +479,8 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
       deadLetters: this.#store.stats().deadLetters,
     };
     const persistent = this.#store.persistent;
+    this.#unobserve();
+    this.#telemetry?.tracing.endAll(persistent);
     await this.#store.close();
     return closeReport(left, { persistent, timedOut, ms: this.#now() - started }, this.#logger);
   }
@@ -515,7 +529,11 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
    * being stored by another call, or earlier in this call is a duplicate:
    * nothing new is stored, and it gets that event's receipt.
    */
-  async #accept(encoded: EncodedEvent[], awaitHigh: boolean): Promise<PublishReceipt[]> {
+  async #accept(
+    encoded: EncodedEvent[],
+    awaitHigh: boolean,
+    parent: Context | undefined,
+  ): Promise<PublishReceipt[]> {
     const acceptedAt = this.#now();
     const exchange = this.#rabbit.exchange;
     const fresh: NewRecord[] = [];
@@ -541,7 +559,7 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
         fresh.push(event);
       }
     }
-    const stored = this.#add(fresh, awaitHigh);
+    const stored = this.#add(fresh, awaitHigh, parent);
     fresh.forEach((event, i) => {
       const receipt = stored.then((r) => r[i]);
       // Awaited by duplicates, if any come; a failure is the caller's to see.
@@ -554,6 +572,7 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
     try {
       const all = await Promise.all(receipts);
       this.#deduplicated += encoded.length - fresh.length;
+      this.#telemetry?.metrics.recordDeduplicated(encoded.length - fresh.length);
       return all;
     } finally {
       for (const event of fresh) this.#accepting.delete(event.id);
@@ -561,12 +580,28 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
   }
 
   /** Stores new events; resolves with their receipts (high priority: once confirmed, with `awaitHigh`). */
-  async #add(events: NewRecord[], awaitHigh: boolean): Promise<PublishReceipt[]> {
+  async #add(
+    events: NewRecord[],
+    awaitHigh: boolean,
+    parent: Context | undefined,
+  ): Promise<PublishReceipt[]> {
     if (events.length === 0) return [];
-    const { records, evicted } = await this.#store.add(events);
+    const tracing = this.#telemetry?.tracing;
+    // Started before the store keeps the events, so their trace context is kept with them.
+    const spans = tracing && events.map((event) => tracing.startEvent(parent, event));
+    let added;
+    try {
+      added = await this.#store.add(events);
+    } catch (error) {
+      if (tracing && spans) tracing.abandon(spans, error);
+      throw error;
+    }
+    const { records, evicted } = added;
+    if (tracing && spans) records.forEach((record, i) => tracing.track(record.seq, spans[i]));
     if (evicted.length > 0) {
       this.#evictions.add(evicted);
       this.#dispatcher.deadLettered(evicted, { log: false });
+      this.#telemetry?.metrics.recordEvicted(evicted.length);
     }
     const sendable = this.#dispatcher.canSend();
     const receipts: (PublishReceipt | Promise<PublishReceipt>)[] = records.map((record) => {

@@ -263,4 +263,12 @@ export interface PublisherOptions {
    * @default {the process environment: the variables the process may read}
    */
   env?: EnvReader | false;
+  /**
+   * Traces and metrics through the global OpenTelemetry API
+   * (`npm:@opentelemetry/api`): no-ops until an SDK registers, such as Deno's
+   * built-in one with `OTEL_DENO=true`. `false` makes no call into the API at
+   * all, whatever is registered.
+   * @default {true}
+   */
+  telemetry?: boolean;
 }
