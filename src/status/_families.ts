@@ -43,6 +43,19 @@ export function publisherFamilies(
   );
   add("retries_total", "counter", "Attempts rescheduled with backoff.", stats.retriedEvents);
   add(
+    "resent_events_total",
+    "counter",
+    "Events sent again with no attempt charged because the broker closed their channel over " +
+      "another event.",
+    stats.resentEvents,
+  );
+  add(
+    "deduplicated_events_total",
+    "counter",
+    "publish() calls for an id still pending: nothing new was stored.",
+    stats.deduplicatedEvents,
+  );
+  add(
     "dead_lettered_events_total",
     "counter",
     "Events moved to the dead letters, for any reason.",

@@ -101,7 +101,11 @@ function summary(view: StatusView): string {
 function connection(view: StatusView): string {
   const c = view.connection;
   const rows: [string, string][] = [
-    ["State", pill(metric("connection.state", c.state), c.available ? "ok" : "bad")],
+    [
+      "State",
+      pill(metric("connection.state", c.state), c.available ? "ok" : "bad") +
+      (c.blockedReason ? ` <small>${escapeHtml(c.blockedReason)}</small>` : ""),
+    ],
     ["Broker", c.brokerUrl ? `<code>${escapeHtml(c.brokerUrl)}</code>` : "none yet"],
     ["Reconnect attempts", metric("connection.reconnectAttempts", c.reconnectAttempts)],
     [
@@ -204,7 +208,9 @@ function throughput(view: StatusView): string {
       } (${counters.neverSent} never sent, ${counters.unknownOutcome} outcome unknown)`,
     ],
     ["Retries", metric("counters.retried", counters.retried)],
+    ["Resent (channel closed)", metric("counters.resent", counters.resent)],
     ["Dead-lettered", metric("counters.deadLettered", counters.deadLettered)],
+    ["Deduplicated", metric("counters.deduplicated", counters.deduplicated)],
   ]);
   return section(
     "throughput",

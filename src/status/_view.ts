@@ -54,6 +54,8 @@ export interface StatusView {
     state: PublisherStats["connectionState"];
     available: boolean;
     brokerUrl?: string;
+    /** While blocked: the reason RabbitMQ gave. */
+    blockedReason?: string;
     reconnectAttempts: number;
     msSinceLastConfirm?: number;
   };
@@ -65,7 +67,9 @@ export interface StatusView {
     neverSent: number;
     unknownOutcome: number;
     retried: number;
+    resent: number;
     deadLettered: number;
+    deduplicated: number;
   };
   batches: { active: number; peak: number };
   lastError?: LastError;
@@ -120,7 +124,9 @@ export function buildView(
       neverSent: stats.neverSentFailures,
       unknownOutcome: stats.unknownOutcomeFailures,
       retried: stats.retriedEvents,
+      resent: stats.resentEvents,
       deadLettered: stats.deadLetteredEvents,
+      deduplicated: stats.deduplicatedEvents,
     },
     batches: { active: stats.activeOperations, peak: stats.peakActiveOperations },
     throughput,
@@ -129,6 +135,9 @@ export function buildView(
   if (stats.brokerUrl !== undefined) view.connection.brokerUrl = maskUrl(stats.brokerUrl);
   if (stats.msSinceLastConfirm !== undefined) {
     view.connection.msSinceLastConfirm = stats.msSinceLastConfirm;
+  }
+  if (stats.blockedReason !== undefined) {
+    view.connection.blockedReason = maskCredentials(stats.blockedReason);
   }
   if (stats.lastError !== undefined) {
     view.lastError = { ...stats.lastError, message: maskCredentials(stats.lastError.message) };

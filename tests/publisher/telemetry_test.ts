@@ -217,7 +217,9 @@ Deno.test("the metrics agree with getStats() after a run with confirms and a dea
     { flushInterval: 20 },
     {},
     async (publisher) => {
-      await publisher.publishBatch(Array.from({ length: 12 }, (_, i) => testEvent(i)));
+      const events = Array.from({ length: 12 }, (_, i) => testEvent(i));
+      // The first event twice in one batch: stored once, counted as deduplicated.
+      await publisher.publishBatch([...events, events[0]]);
       await publisher.publish(testEvent(99, "high", "nobody.listens"));
       await consumer.waitFor(12);
       await publisher.flush();
@@ -229,7 +231,11 @@ Deno.test("the metrics agree with getStats() after a run with confirms and a dea
       const points = await otel.points();
       const sent = "messaging.client.sent.messages";
       assert.deepEqual(total(points, sent, { "error.type": undefined }), stats.publishedEvents);
-      assert.deepEqual(total(points, sent) - stats.publishedEvents, stats.failedEvents);
+      // Every message sent and not confirmed: failed attempts, and resends after a channel closed.
+      assert.deepEqual(
+        total(points, sent) - stats.publishedEvents,
+        stats.failedEvents + stats.resentEvents,
+      );
       assert.deepEqual(total(points, sent, { "error.type": "unroutable" }), 1);
       assert.deepEqual(
         total(points, "rabbitmq_publisher.events.dead_lettered", {
@@ -238,6 +244,11 @@ Deno.test("the metrics agree with getStats() after a run with confirms and a dea
         stats.deadLetteredEvents,
       );
       assert.deepEqual(total(points, "rabbitmq_publisher.events.retried"), stats.retriedEvents);
+      assert.deepEqual(stats.deduplicatedEvents, 1);
+      assert.deepEqual(
+        total(points, "rabbitmq_publisher.events.deduplicated"),
+        stats.deduplicatedEvents,
+      );
       const latency = points.filter((p) => p.name === "rabbitmq_publisher.event.confirm.duration");
       assert.deepEqual(latency.reduce((n, p) => n + (p.count ?? 0), 0), stats.publishedEvents);
       assert.deepEqual(total(points, "rabbitmq_publisher.buffer.events"), stats.bufferStats.size);

@@ -67,6 +67,8 @@ function expectedSamples(stats: PublisherStats): [string, Record<string, string>
     ["rabbitmq_publisher_failed_attempts_total", { sent: "false" }, stats.neverSentFailures],
     ["rabbitmq_publisher_failed_attempts_total", { sent: "true" }, stats.unknownOutcomeFailures],
     ["rabbitmq_publisher_retries_total", {}, stats.retriedEvents],
+    ["rabbitmq_publisher_resent_events_total", {}, stats.resentEvents],
+    ["rabbitmq_publisher_deduplicated_events_total", {}, stats.deduplicatedEvents],
     ["rabbitmq_publisher_dead_lettered_events_total", {}, stats.deadLetteredEvents],
     ["rabbitmq_publisher_expired_events_total", {}, b.expiredEvents],
     ["rabbitmq_publisher_evicted_events_total", {}, b.droppedEvents],
