@@ -25,6 +25,7 @@ import {
   exampleLogger,
   type ExampleOptions,
   exampleRabbitMQConfig,
+  runExample,
   sampleEvent,
   sleep,
 } from "./_common.ts";
@@ -128,4 +129,4 @@ class OrdersConsumer implements AsyncDisposable {
   }
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) await runExample(main);
