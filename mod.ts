@@ -32,6 +32,7 @@
  */
 
 export {
+  BrokerConfigurationError,
   BufferFullError,
   EventValidationError,
   PublisherClosedError,
@@ -55,6 +56,8 @@ export {
 export {
   type AsyncPublishConfig,
   type CircuitBreakerConfig,
+  DEAD_LETTER_QUEUE_TYPES,
+  type DeadLetterQueueType,
   type EnvReader,
   type EventBufferConfig,
   EXCHANGE_TYPES,

@@ -309,3 +309,52 @@ export class TransportError extends Error {
     this.sent = options.sent;
   }
 }
+
+/**
+ * The broker refused the publisher's setup when it connected: a login or a
+ * vhost refused (403 ACCESS_REFUSED, 530 NOT_ALLOWED), an exchange that exists
+ * with other settings (406 PRECONDITION_FAILED) or may not be declared (403).
+ * Waiting does not fix that, a change of configuration does: the transport
+ * logs the message (which says what to fix), retries at its longest
+ * reconnect delay, and `getHealth()` reports it in the `configuration` check
+ * until a connection succeeds.
+ *
+ * @example
+ * ```ts
+ * import { BrokerConfigurationError } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const fix = "set exchangeType to the exchange's type";
+ * const err = new BrokerConfigurationError(
+ *   `RabbitMQ at amqp://app:***@rabbit:5672 refused the setup: PRECONDITION_FAILED - ` +
+ *     `inequivalent arg 'type' for exchange 'orders' (406); ${fix}`,
+ *   { code: 406, url: "amqp://app:***@rabbit:5672", fix },
+ * );
+ * console.log(err.code, err.fix); // 406 set exchangeType to the exchange's type
+ * ```
+ */
+export class BrokerConfigurationError extends Error {
+  /** The AMQP reply code the broker gave (403, 406, 530). */
+  readonly code: number;
+  /** The broker's URL, password masked. */
+  readonly url: string;
+  /** What to change so that the next connection succeeds. */
+  readonly fix: string;
+
+  /**
+   * Creates the error.
+   *
+   * @param message The whole line: what the broker refused, in its words, and
+   * what to fix (never containing credentials).
+   * @param options The reply `code`, the masked `url`, the `fix`, and the `cause`.
+   */
+  constructor(
+    message: string,
+    options: { code: number; url: string; fix: string; cause?: unknown },
+  ) {
+    super(message, { cause: options.cause });
+    this.name = "BrokerConfigurationError";
+    this.code = options.code;
+    this.url = options.url;
+    this.fix = options.fix;
+  }
+}

@@ -25,3 +25,10 @@ export function recordingLogger(): Logger & {
     error: keep("error"),
   };
 }
+
+/** The warnings and errors a recording logger kept, as `"warn: ..."` and `"error: ..."` lines. */
+export function problemLines(logger: { lines: readonly LoggedLine[] }): string[] {
+  return logger.lines
+    .filter(({ level }) => level === "warn" || level === "error")
+    .map(({ level, text }) => `${level}: ${text}`);
+}

@@ -9,11 +9,12 @@ import { AMQPClient } from "@cloudamqp/amqp-client";
 import { BROKER_URL, testEvent, uniqueName } from "./_broker.ts";
 import {
   createRabbitMQAsyncEventPublisher,
-  type Logger,
   type PublishStatus,
   type RabbitMQAsyncEventPublisher,
 } from "../mod.ts";
 import { poll, sleep } from "./_wait.ts";
+import { problemLines, recordingLogger } from "./_logger.ts";
+import { run } from "./_run.ts";
 
 const EVENT_COUNT = 10_000;
 const CHUNK = 100;
@@ -23,22 +24,6 @@ const PUBLISH_MS = 14_000;
 const SETTLE_TIMEOUT_MS = 90_000;
 const BROKER_READY_TIMEOUT_MS = 60_000;
 const QUIET_MS = 1_000;
-
-const decoder = new TextDecoder();
-
-async function run(command: string, args: string[]): Promise<{ ok: boolean; output: string }> {
-  try {
-    const { success, stdout, stderr } = await new Deno.Command(command, {
-      args,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    return { ok: success, output: (decoder.decode(stdout) + decoder.decode(stderr)).trim() };
-  } catch (error) {
-    return { ok: false, output: String(error) };
-  }
-}
 
 async function rabbitmqctl(action: "stop_app" | "start_app"): Promise<void> {
   const { ok, output } = await run("rabbitmqctl", [action]);
@@ -110,16 +95,6 @@ async function chaos(signal: AbortSignal, t0: number, steps: Step[]): Promise<Er
   } catch (error) {
     return error instanceof Error ? error : new Error(String(error));
   }
-}
-
-/** A logger that keeps the publisher's warnings and errors for the report. */
-function recordingLogger(lines: string[]): Logger {
-  const keep = (level: string) => (...args: unknown[]) => {
-    lines.push(
-      `${level}: ${args.map((a) => a instanceof Error ? a.message : String(a)).join(" ")}`,
-    );
-  };
-  return { debug: () => {}, info: () => {}, warn: keep("warn"), error: keep("error") };
 }
 
 /**
@@ -209,7 +184,7 @@ async function restartsDuringPublishing(persistence: boolean): Promise<void> {
   const exchange = uniqueName("chaos");
   const queue = uniqueName("chaos.q");
   const deadLetterQueue = `${exchange}.dead-letter`;
-  const logLines: string[] = [];
+  const logger = recordingLogger();
   const steps: Step[] = [];
   const stopChaos = new AbortController();
   // An unhandled rejection would end the test module at once, skipping the
@@ -241,7 +216,7 @@ async function restartsDuringPublishing(persistence: boolean): Promise<void> {
           ...(dir ? { persistentStoragePath: `${dir}/pending.kv` } : {}),
         },
       },
-      { logger: recordingLogger(logLines), requireConnection: true },
+      { logger, requireConnection: true },
     );
     const watched = publisher;
 
@@ -314,6 +289,7 @@ async function restartsDuringPublishing(persistence: boolean): Promise<void> {
       );
     }
     if (missing.length > 0 || !drained || stats.deadLetteredEvents > 0) {
+      const logLines = problemLines(logger);
       console.log(`publisher warnings/errors (${logLines.length}):`);
       for (const line of logLines.slice(0, 40)) console.log(`  ${line}`);
       console.log(`missing ids (first 20): ${missing.slice(0, 20).join(", ")}`);

@@ -54,7 +54,8 @@ Deno.test("dlq show prints the whole letter: body, headers, properties, error an
   assert.equal(field("exchange"), JSON.stringify(consumer.exchange));
   assert.match(text.stdout, /^ {2}messageId: "evt-0-/m);
   assert.match(text.stdout, /^ {2}correlationId: "corr-0"$/m);
-  assert.match(text.stdout, /^headers:\n {2}event-version: "1\.0"\n/m);
+  // Among the headers: a quorum queue hands them back in an order of its own.
+  assert.match(text.stdout, /^headers:\n(?: {2}.*\n)* {2}event-version: "1\.0"\n/m);
   assert.doesNotMatch(text.stdout, /x-dead-letter-reason/); // shown as fields, not as headers
   const body = text.stdout.slice(text.stdout.search(/^body \(\d+ bytes\):$/m));
   assert.deepEqual(JSON.parse(body.slice(body.indexOf("\n") + 1)).data, { n: 0 });

@@ -1,12 +1,15 @@
 // Connections to RabbitMQ: one attempt on one URL (the client's workarounds
 // applied, bounded in time, closed again when it fails), the loop over
-// several broker URLs, the backoff between rounds, and a quiet close. The
-// transport and the dead-letter queue both connect through here.
+// several broker URLs in rounds (their order is _node_order.ts's), the
+// backoff between rounds, and a quiet close. The transport and the
+// dead-letter queue both connect through here.
 
 import { type AMQPBaseClient, AMQPClient } from "@cloudamqp/amqp-client";
 import { deadline, settleWithin } from "../_async.ts";
 import { maskUrl } from "../_mask.ts";
+import { BrokerConfigurationError } from "../errors.ts";
 import { toError } from "./_errors.ts";
+import type { NodeOrder } from "./_node_order.ts";
 import { guardClient } from "./_workarounds.ts";
 
 /** How {@linkcode connect} opens a connection. */
@@ -61,15 +64,21 @@ export interface ConnectLoopHooks {
   /** After each failed attempt, with the URL and the error (both masked). */
   onFailure: (url: string, error: Error) => void;
   /**
-   * After the attempt on the last URL of the list failed: resolves `true` to
-   * go round again from the first URL (after a backoff, say), `false` to stop.
+   * Whether a failure skips the rest of its round: for an error every node
+   * would give alike (a cluster shares its configuration). @default {never}
    */
-  onRoundFailed: () => Promise<boolean>;
+  endsRound?: (error: Error) => boolean;
+  /**
+   * After a round of attempts failed, with the last error: resolves `true` to
+   * go round again (after a backoff, say), `false` to stop.
+   */
+  onRoundFailed: (error: Error) => Promise<boolean>;
 }
 
 /**
- * Tries the URLs in list order from `start` until one connects. The next URL
- * is tried at once; `onRoundFailed` is asked at the end of the list.
+ * Tries the URLs, a round at a time in the order `order` gives (see
+ * {@linkcode NodeOrder}), until one connects. Within a round the next URL is
+ * tried at once; `onRoundFailed` is asked after each failed round.
  *
  * @returns What `open` returned and the index of its URL, or `undefined` when
  * the loop stopped (`signal`, or `onRoundFailed` said no). When the signal
@@ -77,23 +86,30 @@ export interface ConnectLoopHooks {
  */
 export async function connectLoop<T>(
   urls: readonly string[],
-  start: number,
+  order: NodeOrder,
   open: (url: string) => Promise<T>,
   hooks: ConnectLoopHooks,
 ): Promise<{ value: T; index: number } | undefined> {
-  const { signal, onAttempt, onFailure, onRoundFailed } = hooks;
-  let index = start % urls.length;
+  const { signal, onAttempt, onFailure, endsRound, onRoundFailed } = hooks;
   while (!signal?.aborted) {
-    const url = urls[index];
-    onAttempt?.(maskUrl(url));
-    try {
-      return { value: await open(url), index };
-    } catch (cause) {
-      if (signal?.aborted) break;
-      onFailure(maskUrl(url), toError(cause));
+    let last: Error | undefined;
+    for (const index of order.round()) {
+      const url = urls[index];
+      onAttempt?.(maskUrl(url));
+      try {
+        const value = await open(url);
+        order.connected(index);
+        return { value, index };
+      } catch (cause) {
+        if (signal?.aborted) return undefined;
+        order.failed(index);
+        // Our own error already has its URL masked; keep its class.
+        last = cause instanceof BrokerConfigurationError ? cause : toError(cause);
+        onFailure(maskUrl(url), last);
+        if (endsRound?.(last)) break;
+      }
     }
-    index = (index + 1) % urls.length;
-    if (index === 0 && !await onRoundFailed()) break;
+    if (last !== undefined && !await onRoundFailed(last)) break;
   }
   return undefined;
 }

@@ -4,7 +4,7 @@
 // transport, the confirm channel and the dead-letter queue all map through here.
 
 import { maskCredentials, maskUrl } from "../_mask.ts";
-import { TransportError } from "../errors.ts";
+import { BrokerConfigurationError, TransportError } from "../errors.ts";
 
 /** The reply code RabbitMQ uses for a missing queue or exchange. */
 export const NOT_FOUND = 404;
@@ -74,12 +74,13 @@ export type ConnectFailureKind =
  *
  * @param url The broker URL (its password is masked here, if it is not already).
  * @param cause What the attempt failed with.
- * @returns The kind of failure and the line.
+ * @returns The kind of failure, the line, and for a refusal only a change
+ * of configuration mends (a login, a vhost) what to change.
  */
 export function explainConnectFailure(
   url: string,
   cause: unknown,
-): { kind: ConnectFailureKind; text: string } {
+): { kind: ConnectFailureKind; text: string; fix?: string } {
   const shown = maskUrl(url);
   const message = toError(cause).message;
   let user = "guest";
@@ -92,18 +93,22 @@ export function explainConnectFailure(
     // Not a URL: the defaults of the client are named.
   }
   if (/ACCESS_REFUSED/.test(message) || replyCodeIn(message) === 403) {
+    const fix = "check the user name and password";
     return {
       kind: "login-refused",
       text: `RabbitMQ at ${shown} refused the login of user "${user}" on vhost "${vhost}" ` +
-        "(ACCESS_REFUSED): check the user name and password",
+        `(ACCESS_REFUSED): ${fix}`,
+      fix,
     };
   }
   if (/NOT_ALLOWED/.test(message) || replyCodeIn(message) === 530) {
+    const fix = `create the vhost, or grant the user access to it ` +
+      `(rabbitmqctl set_permissions -p ${JSON.stringify(vhost)} ${user} ".*" ".*" ".*")`;
     return {
       kind: "vhost-not-allowed",
       text: `RabbitMQ at ${shown} does not let user "${user}" use vhost "${vhost}" ` +
-        `(NOT_ALLOWED): create the vhost, or grant the user access to it ` +
-        `(rabbitmqctl set_permissions -p ${JSON.stringify(vhost)} ${user} ".*" ".*" ".*")`,
+        `(NOT_ALLOWED): ${fix}`,
+      fix,
     };
   }
   if (/ECONNREFUSED|connection refused/i.test(message)) {
@@ -127,4 +132,48 @@ export function explainConnectFailure(
     };
   }
   return { kind: "other", text: `no RabbitMQ broker answered at ${shown}: ${message}` };
+}
+
+/**
+ * The error of a connection attempt the broker refused for a reason only a
+ * change of configuration mends, with what to change: a refused login (403)
+ * or vhost (530), worded by {@linkcode explainConnectFailure}; an exchange
+ * that exists with other settings (406) or may not be declared (403).
+ * `undefined` for anything else (that passes with time: a node down, a
+ * timeout, a reset).
+ *
+ * @param cause What the attempt failed with.
+ * @param url The broker URL (its password is masked here).
+ * @param exchange The exchange the attempt declared.
+ */
+export function toConfigurationError(
+  cause: unknown,
+  url: string,
+  exchange: string,
+): BrokerConfigurationError | undefined {
+  const error = toError(cause);
+  const text = error.message;
+  const code = replyCodeIn(text);
+  const shown = maskUrl(url);
+  const name = JSON.stringify(exchange);
+  let fix: string;
+  if ((code === 403 && /login/i.test(text)) || code === 530) {
+    const explained = explainConnectFailure(url, error);
+    fix = explained.fix ?? text;
+    return new BrokerConfigurationError(explained.text, { code, url: shown, fix, cause: error });
+  } else if (code === 406) {
+    fix = `the exchange ${name} exists with other settings: set exchangeType ` +
+      `(RABBITMQ_EXCHANGE_TYPE) to its type, publish to another exchange, or delete it`;
+  } else if (code === 403) {
+    fix = `give the user configure and write permissions on the exchange ${name} ` +
+      `(rabbitmqctl set_permissions), or connect as a user that has them`;
+  } else {
+    return undefined;
+  }
+  return new BrokerConfigurationError(`RabbitMQ at ${shown} refused the setup: ${text}; ${fix}`, {
+    code,
+    url: shown,
+    fix,
+    cause: error,
+  });
 }

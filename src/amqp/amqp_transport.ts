@@ -3,14 +3,17 @@
  * one confirm channel (reopened on the same connection when the broker
  * closes it over one message), `mandatory` publishing, `connection.blocked`
  * honoured, and reconnection with exponential backoff across several broker
- * URLs.
+ * URLs (the nodes of a cluster), round-robin from a random start. The
+ * dead-letter queue is declared apart from the connection, so a node holding
+ * it can be down without stopping anything but dead letters.
  *
  * @module
  */
 
 import type { AMQPClient } from "@cloudamqp/amqp-client";
 import { delay, withResolvers } from "../_async.ts";
-import { TransportError } from "../errors.ts";
+import type { DeadLetterQueueType } from "../config/types.ts";
+import { BrokerConfigurationError, TransportError } from "../errors.ts";
 import { type Logger, quietLogger } from "../logger.ts";
 import type {
   ConnectionState,
@@ -22,7 +25,9 @@ import type {
 } from "./transport.ts";
 import { type ChannelClose, ConfirmChannel } from "./_confirm_channel.ts";
 import { closeQuietly, connect, connectLoop, reconnectDelay } from "./_connection.ts";
-import { toError } from "./_errors.ts";
+import { DeadLetterTopology } from "./_dead_letter_topology.ts";
+import { replyCodeIn, toConfigurationError, toError } from "./_errors.ts";
+import { NodeOrder } from "./_node_order.ts";
 
 /**
  * Options of {@linkcode AmqpTransport}.
@@ -35,20 +40,37 @@ import { toError } from "./_errors.ts";
  *   urls: ["amqp://app:secret@rabbit-1:5672", "amqp://app:secret@rabbit-2:5672"],
  *   exchange: "domain-events",
  *   exchangeType: "topic",
- *   deadLetter: { exchange: "domain-events.dead-letter", queue: "domain-events.dead-letter" },
+ *   deadLetter: {
+ *     exchange: "domain-events.dead-letter",
+ *     queue: "domain-events.dead-letter",
+ *     queueType: "quorum",
+ *   },
  *   connectTimeout: 5_000,
  * };
  * ```
  */
 export interface AmqpTransportOptions {
-  /** Broker URLs, tried in turn. */
+  /**
+   * Broker URLs, the nodes of a cluster, tried round-robin: the first
+   * connection starts at a random one (so several publishers spread over the
+   * nodes); after a loss the next node is tried first and the lost one last;
+   * nodes whose last attempt failed come after the others.
+   */
   urls: readonly string[];
-  /** The exchange to declare (durable). */
+  /** The exchange to declare (durable) on every connect. */
   exchange: string;
   /** Its type. @default {"topic"} */
   exchangeType?: string;
-  /** Dead-letter exchange (fanout) and queue to declare and bind, if any. */
-  deadLetter?: { exchange: string; queue: string };
+  /**
+   * The dead-letter exchange (fanout) and queue, if any. They are declared
+   * and bound on a channel of their own before the first send to that
+   * exchange on each connection, never while connecting: while they cannot
+   * be declared, only sends to the dead-letter exchange fail (`sent: false`).
+   * An existing exchange or queue with other arguments is used as it is,
+   * with one warning. The queue's type when it is created: `queueType`,
+   * `"quorum"` unless given (see {@linkcode DeadLetterQueueType}).
+   */
+  deadLetter?: { exchange: string; queue: string; queueType?: DeadLetterQueueType };
   /** Heartbeat in seconds. @default {30} */
   heartbeat?: number;
   /** Connection name for the management UI. @default {"rabbitmq-publisher"} */
@@ -103,9 +125,8 @@ interface Session {
  * ```
  */
 export class AmqpTransport implements Transport {
-  readonly #options: Required<Omit<AmqpTransportOptions, "deadLetter">> & {
-    deadLetter?: { exchange: string; queue: string };
-  };
+  readonly #options: Required<Omit<AmqpTransportOptions, "deadLetter">>;
+  readonly #deadLetters: DeadLetterTopology | undefined;
   readonly #listeners = new Set<(change: ConnectionStateChange) => void>();
   readonly #stop = new AbortController();
   // Settles when close() is called: one listener for the transport's life,
@@ -118,7 +139,7 @@ export class AmqpTransport implements Transport {
   #blockedReason: string | undefined;
   #session: Session | undefined;
   #attempts = 0;
-  #urlIndex = 0;
+  readonly #order: NodeOrder;
   #url: string | undefined;
   #loop: Promise<void> | undefined;
 
@@ -141,6 +162,7 @@ export class AmqpTransport implements Transport {
    */
   constructor(options: AmqpTransportOptions) {
     if (options.urls.length === 0) throw new RangeError("'urls' must name at least one broker");
+    const { deadLetter, ...rest } = options;
     this.#options = {
       exchangeType: "topic",
       heartbeat: 30,
@@ -149,8 +171,11 @@ export class AmqpTransport implements Transport {
       reconnectMaxDelay: 30_000,
       connectTimeout: 10_000,
       logger: quietLogger,
-      ...options,
+      ...rest,
     };
+    this.#deadLetters = deadLetter &&
+      new DeadLetterTopology(deadLetter, this.#options.logger, this.#options.connectTimeout);
+    this.#order = new NodeOrder(options.urls.length);
   }
 
   /**
@@ -191,7 +216,8 @@ export class AmqpTransport implements Transport {
   }
 
   /**
-   * The URL of the current or last connection, password masked.
+   * The URL of the current or last connection (the node of a cluster),
+   * password masked.
    *
    * @returns The URL, or `undefined` before the first attempt.
    *
@@ -318,14 +344,11 @@ export class AmqpTransport implements Transport {
         failAll(messages, new TransportError("blocked", reason, { sent: false }), options),
       );
     }
-    if (session.reopening === undefined) {
-      return session.channel.publish(messages, timeoutMs, options.onOutcome);
+    const deadLetters = this.#deadLetters;
+    if (deadLetters && messages.some((m) => m.exchange === deadLetters.target.exchange)) {
+      return this.#sendWithDeadLetters(session, deadLetters, messages, timeoutMs, options);
     }
-    return session.reopening.then((channel) =>
-      channel === undefined
-        ? failAll(messages, notConnected(), options)
-        : channel.publish(messages, timeoutMs, options.onOutcome)
-    );
+    return this.#publishOn(session, messages, timeoutMs, options.onOutcome);
   }
 
   /**
@@ -354,6 +377,64 @@ export class AmqpTransport implements Transport {
     this.#setState("closed");
   }
 
+  /** Publishes on the session's channel, or on the one replacing it once it is open. */
+  #publishOn(
+    session: Session,
+    messages: readonly OutboundMessage[],
+    timeoutMs: number,
+    onOutcome: SendOptions["onOutcome"],
+  ): Promise<SendOutcome[]> {
+    if (session.reopening === undefined) {
+      return session.channel.publish(messages, timeoutMs, onOutcome);
+    }
+    return session.reopening.then((channel) =>
+      channel === undefined
+        ? failAll(messages, notConnected(), { onOutcome })
+        : channel.publish(messages, timeoutMs, onOutcome)
+    );
+  }
+
+  /**
+   * Sends a batch holding dead letters: they go out once the dead-letter
+   * queue is declared on this connection, and fail without being sent while
+   * it cannot be; the batch's other messages go out either way.
+   */
+  async #sendWithDeadLetters(
+    session: Session,
+    deadLetters: DeadLetterTopology,
+    messages: readonly OutboundMessage[],
+    timeoutMs: number,
+    options: SendOptions,
+  ): Promise<SendOutcome[]> {
+    const problem = await deadLetters.ensure(session.client);
+    if (problem === undefined) {
+      return this.#publishOn(session, messages, timeoutMs, options.onOutcome);
+    }
+    const { exchange, queue } = deadLetters.target;
+    const refused: SendOutcome = {
+      ok: false,
+      error: new TransportError(
+        "closed-by-broker",
+        `the dead-letter queue ${JSON.stringify(queue)} is not available: ${problem.message}`,
+        { code: replyCodeIn(problem.message), sent: false, cause: problem },
+      ),
+    };
+    const others: number[] = [];
+    messages.forEach((m, i) => {
+      if (m.exchange !== exchange) others.push(i);
+      else options.onOutcome?.(i, refused);
+    });
+    const sent = await this.#publishOn(
+      session,
+      others.map((i) => messages[i]),
+      timeoutMs,
+      options.onOutcome && ((j, outcome) => options.onOutcome!(others[j], outcome)),
+    );
+    const outcomes: SendOutcome[] = messages.map(() => refused);
+    others.forEach((i, j) => outcomes[i] = sent[j]);
+    return outcomes;
+  }
+
   async #run(firstPass: (connected: boolean) => void): Promise<void> {
     const { urls, logger } = this.#options;
     const signal = this.#stop.signal;
@@ -364,8 +445,8 @@ export class AmqpTransport implements Transport {
       reported = true;
     };
     while (!signal.aborted) {
-      // After a loss, the same URL is tried first: it was good a moment ago.
-      const connected = await connectLoop(urls, this.#urlIndex, (url) => this.#connect(url), {
+      const { reconnectBaseDelay, reconnectMaxDelay } = this.#options;
+      const connected = await connectLoop(urls, this.#order, (url) => this.#connect(url), {
         signal,
         onAttempt: (url) => {
           this.#url = url;
@@ -375,13 +456,21 @@ export class AmqpTransport implements Transport {
           this.#attempts++;
           failuresInPass++;
           this.#setState("disconnected", error);
+          if (error instanceof BrokerConfigurationError) {
+            logger.error(`${error.message}. Next attempt in ${reconnectMaxDelay} ms`);
+            report(false);
+            return;
+          }
           logger.warn(`RabbitMQ connection to ${url} failed: ${error.message}`);
           if (failuresInPass >= urls.length) report(false);
         },
-        onRoundFailed: async () => {
-          const { reconnectBaseDelay, reconnectMaxDelay } = this.#options;
+        // Every node of a cluster shares its configuration: wait, then try the next.
+        endsRound: (error) => error instanceof BrokerConfigurationError,
+        onRoundFailed: async (error) => {
           await delay(
-            reconnectDelay(this.#attempts, urls.length, reconnectBaseDelay, reconnectMaxDelay),
+            error instanceof BrokerConfigurationError
+              ? reconnectMaxDelay
+              : reconnectDelay(this.#attempts, urls.length, reconnectBaseDelay, reconnectMaxDelay),
             signal,
           );
           return true;
@@ -389,7 +478,6 @@ export class AmqpTransport implements Transport {
       });
       if (connected === undefined) break;
       const { value: session, index } = connected;
-      this.#urlIndex = index;
       if (signal.aborted) {
         // close() came while this attempt was under way: it never saw the session.
         await closeQuietly(session.client);
@@ -417,6 +505,7 @@ export class AmqpTransport implements Transport {
       );
       await closeQuietly(session.client, session.client.blocked === undefined ? undefined : 0);
       if (signal.aborted) break;
+      this.#order.lost(index);
       logger.warn(`RabbitMQ connection to ${this.#url} lost: ${toError(error).message}`);
       this.#setState("disconnected", error);
     }
@@ -424,15 +513,8 @@ export class AmqpTransport implements Transport {
   }
 
   #connect(url: string): Promise<Session> {
-    const {
-      heartbeat,
-      connectionName,
-      connectTimeout,
-      exchange,
-      exchangeType,
-      deadLetter,
-      logger,
-    } = this.#options;
+    const { heartbeat, connectionName, connectTimeout, exchange, exchangeType, logger } =
+      this.#options;
     const lost = withResolvers<Error>();
     let session: Session | undefined;
     const prepare = (client: AMQPClient) => {
@@ -466,15 +548,12 @@ export class AmqpTransport implements Transport {
         if (session === undefined) lost.resolve(new Error(`channel closed: ${close.reason}`));
         else onClose(close);
       });
-      const channel = confirm.channel;
-      await channel.exchangeDeclare(exchange, exchangeType, { durable: true });
-      if (deadLetter) {
-        await channel.exchangeDeclare(deadLetter.exchange, "fanout", { durable: true });
-        await channel.queueDeclare(deadLetter.queue, { durable: true });
-        await channel.queueBind(deadLetter.queue, deadLetter.exchange, "");
-      }
+      // Only the exchange: an exchange has no home node, so no node's loss fails this.
+      await confirm.channel.exchangeDeclare(exchange, exchangeType, { durable: true });
       session = { client, channel: confirm, lost: lost.promise };
       return session;
+    }).catch((cause) => {
+      throw toConfigurationError(cause, url, exchange) ?? cause;
     });
   }
 

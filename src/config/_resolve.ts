@@ -61,6 +61,7 @@ export function resolveRabbitMQ(input: RabbitMQConfig, name: Namer): ResolvedRab
       // The dead-letter names follow the exchange (see RabbitMQConfig's @default).
       deadLetterExchange: `${exchange}.dead-letter`,
       deadLetterQueue: `${exchange}.dead-letter`,
+      deadLetterQueueType: defaults.deadLetterQueueType,
       reconnectBaseDelay: defaults.reconnectBaseDelay,
       reconnectMaxDelay: defaults.reconnectMaxDelay,
     }, input),

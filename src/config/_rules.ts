@@ -7,6 +7,7 @@ import { utf8Length } from "../event.ts";
 import {
   type AsyncPublishConfig,
   type CircuitBreakerConfig,
+  DEAD_LETTER_QUEUE_TYPES,
   type EventBufferConfig,
   EXCHANGE_TYPES,
   OVERFLOW_POLICIES,
@@ -94,6 +95,7 @@ export const RABBITMQ_RULES: Record<RabbitMQField, Rule> = {
   connectionName: nonEmptyString,
   deadLetterExchange: amqpName,
   deadLetterQueue: amqpName,
+  deadLetterQueueType: oneOf(DEAD_LETTER_QUEUE_TYPES),
   reconnectBaseDelay: timerMs,
   reconnectMaxDelay: timerMs,
 };

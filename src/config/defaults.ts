@@ -36,6 +36,7 @@ export const DEFAULT_RABBITMQ_CONFIG: Readonly<
   routingKey: (event: DomainEvent) => event.type,
   heartbeat: 30,
   connectionName: "rabbitmq-publisher",
+  deadLetterQueueType: "quorum",
   reconnectBaseDelay: 500,
   reconnectMaxDelay: 30_000,
 });

@@ -37,6 +37,7 @@ const RABBITMQ_ENV: readonly (readonly [string, RabbitMQField])[] = [
   ["RABBITMQ_CONNECTION_NAME", "connectionName"],
   ["RABBITMQ_DEAD_LETTER_EXCHANGE", "deadLetterExchange"],
   ["RABBITMQ_DEAD_LETTER_QUEUE", "deadLetterQueue"],
+  ["RABBITMQ_DEAD_LETTER_QUEUE_TYPE", "deadLetterQueueType"],
 ];
 const URL_VARIABLE = "RABBITMQ_URL";
 
@@ -73,7 +74,7 @@ const ASYNC_ENV: readonly (readonly [string, AsyncField])[] = [
  * Variables: `RABBITMQ_URL` (one URL, or several separated by commas),
  * `RABBITMQ_EXCHANGE`, `RABBITMQ_EXCHANGE_TYPE`, `RABBITMQ_HEARTBEAT`,
  * `RABBITMQ_CONNECTION_NAME`, `RABBITMQ_DEAD_LETTER_EXCHANGE`,
- * `RABBITMQ_DEAD_LETTER_QUEUE`.
+ * `RABBITMQ_DEAD_LETTER_QUEUE`, `RABBITMQ_DEAD_LETTER_QUEUE_TYPE`.
  *
  * @param env Where the variables are read: `Deno.env` by default (`process.env` on Node).
  * @returns A partial config holding only the fields whose variables are set.

@@ -43,6 +43,45 @@ export const EXCHANGE_TYPES = ["topic", "direct", "fanout", "headers"] as const;
 export type ExchangeType = typeof EXCHANGE_TYPES[number];
 
 /**
+ * Every queue type that `RabbitMQConfig.deadLetterQueueType` accepts, each
+ * described at {@linkcode DeadLetterQueueType}.
+ *
+ * @example
+ * ```ts
+ * import { DEAD_LETTER_QUEUE_TYPES } from "@simplycaster/rabbitmq-publisher";
+ *
+ * console.log(DEAD_LETTER_QUEUE_TYPES[0]); // "quorum"
+ * ```
+ */
+export const DEAD_LETTER_QUEUE_TYPES = ["quorum", "classic", "stream"] as const;
+
+/**
+ * The type of the dead-letter queue the publisher declares, one of
+ * {@linkcode DEAD_LETTER_QUEUE_TYPES}:
+ *
+ * - `"quorum"` (the default): replicated on a majority of the cluster's
+ *   nodes, so it survives the loss of any one; what RabbitMQ recommends for
+ *   data safety since 3.8 (classic mirroring is gone in 4.0). On a single
+ *   node it is a quorum queue of one member.
+ * - `"classic"`: lives on the node that declared it first; while that node is
+ *   down the queue cannot be reached (dead letters then wait locally).
+ * - `"stream"`: an append-only log (RabbitMQ 3.9+); `DeadLetterQueue` cannot
+ *   read, replay or purge it (streams do not support `basic.get`), only the
+ *   letters still held locally.
+ *
+ * A queue that already exists with other arguments is used as it is, with a
+ * warning: the type only applies when the publisher creates the queue.
+ *
+ * @example
+ * ```ts
+ * import type { DeadLetterQueueType } from "@simplycaster/rabbitmq-publisher";
+ *
+ * const deadLetterQueueType: DeadLetterQueueType = "classic";
+ * ```
+ */
+export type DeadLetterQueueType = typeof DEAD_LETTER_QUEUE_TYPES[number];
+
+/**
  * Where the connection goes and what it declares. Every field is optional;
  * {@linkcode resolveRabbitMQConfig} fills in the defaults and validates.
  *
@@ -104,6 +143,12 @@ export interface RabbitMQConfig {
    * @default {"<exchange>.dead-letter"}
    */
   deadLetterQueue?: string;
+  /**
+   * The type of the dead-letter queue when the publisher creates it; see
+   * {@linkcode DeadLetterQueueType}. An existing queue is used as it is.
+   * @default {"quorum"}
+   */
+  deadLetterQueueType?: DeadLetterQueueType;
   /**
    * First delay between reconnection attempts, in ms; it doubles up to `reconnectMaxDelay`.
    * @default {500}

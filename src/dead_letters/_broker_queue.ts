@@ -4,9 +4,11 @@
 // letters to their original exchanges on a confirm channel.
 
 import type { AMQPChannel, AMQPClient, Field } from "@cloudamqp/amqp-client";
+import { delay } from "../_async.ts";
 import { maskUrl } from "../_mask.ts";
 import { ConfirmChannel } from "../amqp/_confirm_channel.ts";
 import { closeQuietly, connect, connectLoop } from "../amqp/_connection.ts";
+import { NodeOrder } from "../amqp/_node_order.ts";
 import { isNotFound, toError } from "../amqp/_errors.ts";
 import type { Logger } from "../logger.ts";
 import type { DeadLetter } from "./dead_letter.ts";
@@ -18,6 +20,10 @@ import { fromMessage } from "./_headers.ts";
  * bounded memory.
  */
 export const CHUNK = 100;
+
+// How long, and how often, a scan waits for the queue to take its messages back.
+const RETURNS_SETTLE_MS = 3_000;
+const RETURNS_POLL_MS = 25;
 
 /** A dead letter read from the queue and not acknowledged yet. */
 export interface BrokerEntry {
@@ -60,20 +66,23 @@ export class BrokerQueue {
   }
 
   /**
-   * Reads up to `max` messages of the queue without acknowledging them,
-   * hands them to `handle` a chunk at a time (which may ack some), then
-   * closes the channel so that RabbitMQ puts every unacknowledged one back in
-   * place. Reading stops at `max`, so messages requeued by others or
-   * arriving meanwhile are not read twice.
+   * Reads up to `max` messages of the queue without acknowledging them and
+   * hands them to `handle` a chunk at a time (which may `ack` some: they are
+   * acknowledged when it returns). Then RabbitMQ puts every unacknowledged
+   * one back in place, and the scan waits until it has. Reading stops at
+   * `max` or when the queue answers empty; what it read stays with the scan
+   * until then, so nothing is read twice.
    */
   async scan(
     max: number,
-    handle: (chunk: BrokerEntry[], channel: AMQPChannel) => Promise<void>,
+    handle: (chunk: BrokerEntry[], ack: (deliveryTag: number) => Promise<void>) => Promise<void>,
   ): Promise<void> {
     if (max <= 0) return;
     await this.#onChannel(async (channel) => {
       if (!await queueExists(channel, this.#queue)) return;
       let read = 0;
+      // Read and not acknowledged, so far.
+      let held = 0;
       let empty = false;
       while (read < max && !empty) {
         const chunk: BrokerEntry[] = [];
@@ -86,9 +95,38 @@ export class BrokerQueue {
           read++;
           chunk.push({ letter: fromMessage(message), deliveryTag: message.deliveryTag });
         }
-        if (chunk.length > 0) await handle(chunk, channel);
+        if (chunk.length === 0) break;
+        const acked: number[] = [];
+        await handle(chunk, (deliveryTag) => {
+          acked.push(deliveryTag);
+          return Promise.resolve();
+        });
+        // A quorum queue applies acks in the background and drops the ones
+        // still waiting when the channel closes: one `multiple` ack for a
+        // whole chunk keeps them few.
+        if (held === 0 && acked.length === chunk.length) {
+          await channel.basicAck(chunk[chunk.length - 1].deliveryTag, true);
+        } else {
+          for (const deliveryTag of acked) await channel.basicAck(deliveryTag);
+        }
+        held += chunk.length - acked.length;
       }
+      if (held > 0) await this.#giveBack(channel, held);
     });
+  }
+
+  /**
+   * Puts the channel's `held` unacknowledged messages back (`basic.recover`)
+   * and waits, for a moment at most, until the queue counts them again. A
+   * quorum queue takes them back in the background: a scan right after
+   * would see too few, and closing the channel at once could lose the acks
+   * sent before (they are applied in order with the return).
+   */
+  async #giveBack(channel: AMQPChannel, held: number): Promise<void> {
+    const expected = await this.depth() + held;
+    await channel.basicRecover(true);
+    const until = Date.now() + RETURNS_SETTLE_MS;
+    while (await this.depth() < expected && Date.now() < until) await delay(RETURNS_POLL_MS);
   }
 
   /**
@@ -148,7 +186,7 @@ export class BrokerQueue {
     };
     const connected = await connectLoop(
       this.#urls,
-      0,
+      new NodeOrder(this.#urls.length, 0),
       (url) => connect(url, options, (client) => Promise.resolve(client)),
       {
         onFailure: (url, error) => failures.push(`${url}: ${error.message}`),

@@ -72,7 +72,10 @@ export function deadLetterHeaders(letter: DeadLetterRecord): Record<string, stri
 }
 
 const DEAD_LETTER_HEADERS: ReadonlySet<string> = new Set(Object.values(HEADER));
-const BROKER_DEATH_HEADER = /^x-(death|first-death-|last-death-)/;
+// What the broker adds: dead-lettering records, and the delivery count a
+// quorum queue keeps on each message it hands out again (list() returns
+// what it reads).
+const BROKER_HEADER = /^x-(death|first-death-|last-death-|delivery-count$)/;
 
 /** A dead letter of the local store, with the event's own headers only. */
 export function fromRecord(record: DeadLetterRecord): DeadLetter {
@@ -141,11 +144,11 @@ export function fromMessage(message: AMQPMessage): DeadLetter {
   return letter;
 }
 
-/** The event's own headers: without what dead-lettering added. */
+/** The event's own headers: without what dead-lettering and the broker added. */
 function ownHeaders(headers: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(
     Object.entries(headers).filter(([name]) =>
-      !DEAD_LETTER_HEADERS.has(name) && !BROKER_DEATH_HEADER.test(name)
+      !DEAD_LETTER_HEADERS.has(name) && !BROKER_HEADER.test(name)
     ),
   );
 }

@@ -366,11 +366,11 @@ export class DeadLetterQueue implements AsyncDisposable {
           done += chunk.length;
           onProgress?.(done, total);
         }
-        await this.#broker.scan(total - local.length, async (chunk, channel) => {
+        await this.#broker.scan(total - local.length, async (chunk, ack) => {
           const chosen = chunk.filter((entry) => selected?.has(entry.letter.id) ?? true);
           const errors = await republish(chosen.map((entry) => entry.letter));
           for (let j = 0; j < chosen.length; j++) {
-            if (errors[j] === undefined) await channel.basicAck(chosen[j].deliveryTag);
+            if (errors[j] === undefined) await ack(chosen[j].deliveryTag);
           }
           record(result, chosen, errors);
           done += chunk.length;
@@ -416,10 +416,10 @@ export class DeadLetterQueue implements AsyncDisposable {
       if (selected === undefined) {
         broker = await this.#broker.purge();
       } else {
-        await this.#broker.scan(await this.#broker.depth(), async (chunk, channel) => {
+        await this.#broker.scan(await this.#broker.depth(), async (chunk, ack) => {
           for (const entry of chunk) {
             if (!selected.has(entry.letter.id)) continue;
-            await channel.basicAck(entry.deliveryTag);
+            await ack(entry.deliveryTag);
             broker++;
           }
         });

@@ -31,6 +31,8 @@ export interface HousekeepingParts {
 export class Housekeeping {
   readonly #parts: HousekeepingParts;
   #timer: ReturnType<typeof setInterval> | undefined;
+  // The next try to move dead letters after a pause: sooner than the cleanup timer.
+  #retry: ReturnType<typeof setTimeout> | undefined;
   #running: Promise<void> | undefined;
   #again = false;
   #shipPausedUntil = 0;
@@ -66,7 +68,9 @@ export class Housekeeping {
   /** Stops the timer; a run in progress goes on (see `settled()`). */
   stopTimer(): void {
     clearInterval(this.#timer);
+    clearTimeout(this.#retry);
     this.#timer = undefined;
+    this.#retry = undefined;
   }
 
   /** Resolves when the run in progress, if any, is over. */
@@ -115,6 +119,13 @@ export class Housekeeping {
     if (kept === 0 || report.timedOut) return report;
     const pause = Math.min(config.bufferConfig.cleanupInterval, SHIP_PAUSE_MAX_MS);
     this.#shipPausedUntil = now() + pause;
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#retry);
+      this.#retry = setTimeout(() => {
+        this.#retry = undefined;
+        this.run();
+      }, pause);
+    }
     logger.warn(
       `${kept} dead letters could not be moved to ${deadLetterExchange}; kept locally` +
         (deadline === undefined ? `, next try in ${Math.round(pause / 1000)} s` : "") +

@@ -10,6 +10,7 @@ import { maskUrl } from "../_mask.ts";
 import { processEnv } from "../_runtime.ts";
 import { explainConnectFailure } from "../amqp/_errors.ts";
 import { AmqpTransport } from "../amqp/amqp_transport.ts";
+import { BrokerConfigurationError } from "../errors.ts";
 import type { Transport } from "../amqp/transport.ts";
 import { layerAsyncPublishConfig, layerRabbitMQConfig } from "../config/env.ts";
 import type {
@@ -45,6 +46,9 @@ import type { PublisherOptions } from "./types.ts";
  * @throws {RangeError} When an option or a variable is out of range; the message names it.
  * @throws {TypeError} When an option has the wrong type, or a variable cannot be parsed.
  * @throws {StoreLockedError} When another live publisher holds the persistent store.
+ * @throws {BrokerConfigurationError} When `requireConnection` is set and a
+ * broker refused the setup: a login, a vhost, an exchange that exists with
+ * other settings (the message says what to fix).
  * @throws {Error} When `requireConnection` is set and no broker accepted the
  * connection: one line per URL saying why (a refused login names the user and
  * vhost, never the password); or when persistence is on and Deno KV is not
@@ -79,7 +83,11 @@ export async function createRabbitMQAsyncEventPublisher(
     urls: rabbit.urls,
     exchange: rabbit.exchange,
     exchangeType: rabbit.exchangeType,
-    deadLetter: { exchange: rabbit.deadLetterExchange, queue: rabbit.deadLetterQueue },
+    deadLetter: {
+      exchange: rabbit.deadLetterExchange,
+      queue: rabbit.deadLetterQueue,
+      queueType: rabbit.deadLetterQueueType,
+    },
     heartbeat: rabbit.heartbeat,
     connectionName: rabbit.connectionName,
     reconnectBaseDelay: rabbit.reconnectBaseDelay,
@@ -96,7 +104,7 @@ export async function createRabbitMQAsyncEventPublisher(
   if (connected !== true) {
     if (options.requireConnection) {
       await publisher.close({ timeoutMs: 0 });
-      throw new Error(connected.text, { cause: connected.cause });
+      throw connected.refusal ?? new Error(connected.text, { cause: connected.cause });
     }
     logger.warn(`${connected.text}: starting in buffering mode, reconnecting`);
   }
@@ -149,7 +157,7 @@ function environment(option: EnvReader | false | undefined, logger: Logger): Env
 async function startTransport(
   transport: Transport,
   urls: readonly string[],
-): Promise<true | { text: string; cause?: Error }> {
+): Promise<true | { text: string; cause?: Error; refusal?: BrokerConfigurationError }> {
   const failures = new Map<string, Error>();
   const unsubscribe = transport.onStateChange(({ url, error }) => {
     if (url !== undefined && error !== undefined) failures.set(url, error);
@@ -162,12 +170,22 @@ async function startTransport(
   const shown = urls.map(maskUrl);
   const explained = shown.flatMap((url) => {
     const error = failures.get(url);
-    return error === undefined ? [] : [explainConnectFailure(url, error)];
+    if (error === undefined) return [];
+    // A refusal of the setup says in its own words what to fix.
+    if (error instanceof BrokerConfigurationError) {
+      return [{ kind: "refused", text: error.message }];
+    }
+    return [explainConnectFailure(url, error)];
   });
   const cause = [...failures.values()].at(-1);
+  const refusal = [...failures.values()].find((e) => e instanceof BrokerConfigurationError);
   // Several URLs that simply did not answer read best as one list.
   if (explained.length === 0 || explained.every(({ kind }) => kind === "unreachable")) {
     return { text: `no RabbitMQ broker answered at ${shown.join(", ")}`, cause };
   }
-  return { text: explained.map(({ text }) => text).join("; "), cause };
+  return {
+    text: explained.map(({ text }) => text).join("; "),
+    cause,
+    ...(refusal instanceof BrokerConfigurationError ? { refusal } : {}),
+  };
 }

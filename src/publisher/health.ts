@@ -95,6 +95,7 @@ export interface HealthCheck {
  *       ok: false,
  *       reason: "RabbitMQ is disconnected (last error: connect ECONNREFUSED); 3 reconnect attempts",
  *     },
+ *     configuration: { ok: true },
  *     circuit: { ok: false, reason: "the circuit breaker is open; events are buffered until a probe succeeds" },
  *     buffer: { ok: true },
  *     deadLetters: { ok: true },
@@ -115,6 +116,12 @@ export interface PublisherHealth {
   checks: {
     /** The broker connection is up. */
     connection: HealthCheck;
+    /**
+     * The broker did not refuse the setup: no exchange declared with other
+     * settings, no refused login or permission. Its reason is the broker's
+     * text and what to fix; no wait fixes it.
+     */
+    configuration: HealthCheck;
     /** The circuit breaker is not open. */
     circuit: HealthCheck;
     /** The buffer is below 90 % of its capacity. */
@@ -242,7 +249,10 @@ export interface PublisherStats {
   connectionState: ConnectionState;
   /** While `connectionState` is `blocked`: the reason the broker gave. */
   blockedReason?: string;
-  /** The broker URL, password masked. */
+  /**
+   * The URL of the node connected to (or last tried), password masked: with
+   * several URLs (a cluster), the node currently in use.
+   */
   brokerUrl?: string;
   /** Failed connection attempts since the last successful connect. */
   reconnectAttempts: number;
@@ -254,6 +264,12 @@ export interface PublisherStats {
   bufferStats: EventBufferStats;
   /** The last error, credentials masked. */
   lastError?: LastError;
+  /**
+   * The broker's refusal of the setup at the last connection attempt (an
+   * exchange with other settings, a refused login: a `BrokerConfigurationError`),
+   * with what to fix; gone once a connection succeeds.
+   */
+  configurationError?: LastError;
 }
 
 /**
@@ -402,6 +418,10 @@ export function assessHealth(stats: PublisherStats, options: HealthOptions): Pub
         : `RabbitMQ is ${stats.connectionState}` +
           (stats.lastError ? ` (last error: ${stats.lastError.message})` : "") +
           `; ${stats.reconnectAttempts} reconnect attempts`,
+    ),
+    configuration: check(
+      stats.configurationError === undefined,
+      stats.configurationError?.message ?? "",
     ),
     circuit: check(
       stats.circuitState !== "open",

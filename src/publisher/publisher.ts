@@ -19,7 +19,7 @@ import { settleWithin } from "../_async.ts";
 import { CircuitBreaker } from "../policies/circuit_breaker.ts";
 import type { ResolvedAsyncPublishConfig, ResolvedRabbitMQConfig } from "../config/types.ts";
 import { DeadLetterQueue } from "../dead_letters/queue.ts";
-import { EventValidationError, PublisherClosedError } from "../errors.ts";
+import { BrokerConfigurationError, EventValidationError, PublisherClosedError } from "../errors.ts";
 import { type DomainEvent, type EncodedEvent, encodeEvent } from "../event.ts";
 import { type Logger, quietLogger } from "../logger.ts";
 import type { NewRecord, PendingStore } from "../store/store.ts";
@@ -98,6 +98,8 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
   #deduplicated = 0;
   // id -> receipt of each event whose store.add() is under way, for duplicates meanwhile.
   readonly #accepting = new Map<string, Promise<PublishReceipt>>();
+  // The broker's refusal of the setup, until a connection succeeds.
+  #refusal: LastError | undefined;
 
   /**
    * Use {@linkcode createRabbitMQAsyncEventPublisher}, which also opens the
@@ -391,6 +393,7 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
     const lastConfirmAt = this.#dispatcher.lastConfirmAt;
     if (lastConfirmAt !== undefined) stats.msSinceLastConfirm = this.#now() - lastConfirmAt;
     if (this.#lastError !== undefined) stats.lastError = { ...this.#lastError };
+    if (this.#refusal !== undefined) stats.configurationError = { ...this.#refusal };
     return stats;
   }
 
@@ -625,6 +628,8 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
 
   #onConnection(change: ConnectionStateChange): void {
     if (change.error) this.#recordError(change.error);
+    if (change.error instanceof BrokerConfigurationError) this.#refusal = this.#lastError;
+    if (change.to === "connected" || change.to === "blocked") this.#refusal = undefined;
     if (change.to === "connected") {
       if (change.from !== "blocked") {
         this.#dispatcher.reconnected();

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { connectLoop, reconnectDelay } from "../../src/amqp/_connection.ts";
+import { NodeOrder } from "../../src/amqp/_node_order.ts";
 
 const urls = ["amqp://a:pw@one", "amqp://a:pw@two", "amqp://a:pw@three"];
 
@@ -11,13 +12,18 @@ function opener(good: ReadonlySet<string>, tried: string[]) {
   };
 }
 
-Deno.test("connectLoop() tries the URLs in order from `start` and returns the first that connects", async () => {
+Deno.test("connectLoop() tries the URLs in the order's round and returns the first that connects", async () => {
   const tried: string[] = [];
   const failures: string[] = [];
-  const connected = await connectLoop(urls, 1, opener(new Set([urls[0]]), tried), {
-    onFailure: (url, error) => failures.push(`${url}: ${error.message}`),
-    onRoundFailed: () => Promise.resolve(true),
-  });
+  const connected = await connectLoop(
+    urls,
+    new NodeOrder(3, 1),
+    opener(new Set([urls[0]]), tried),
+    {
+      onFailure: (url, error) => failures.push(`${url}: ${error.message}`),
+      onRoundFailed: () => Promise.resolve(true),
+    },
+  );
   assert.deepEqual(connected, { value: urls[0], index: 0 });
   assert.deepEqual(tried, [urls[1], urls[2], urls[0]]);
   assert.deepEqual(failures, [
@@ -26,10 +32,10 @@ Deno.test("connectLoop() tries the URLs in order from `start` and returns the fi
   ]);
 });
 
-Deno.test("connectLoop() asks onRoundFailed at the end of the list and stops when it says no", async () => {
+Deno.test("connectLoop() asks onRoundFailed after each failed round and stops when it says no", async () => {
   const tried: string[] = [];
   let rounds = 0;
-  const connected = await connectLoop(urls, 0, opener(new Set(), tried), {
+  const connected = await connectLoop(urls, new NodeOrder(3, 0), opener(new Set(), tried), {
     onFailure: () => {},
     onRoundFailed: () => Promise.resolve(++rounds < 2),
   });
@@ -38,9 +44,26 @@ Deno.test("connectLoop() asks onRoundFailed at the end of the list and stops whe
   assert.deepEqual(tried, [...urls, ...urls]);
 });
 
+Deno.test("connectLoop() ends a round early when endsRound says so, and passes onRoundFailed that error", async () => {
+  const tried: string[] = [];
+  const seen: string[] = [];
+  const connected = await connectLoop(urls, new NodeOrder(3, 0), opener(new Set(), tried), {
+    onFailure: () => {},
+    endsRound: (error) => error.message.includes("one"),
+    onRoundFailed: (error) => {
+      seen.push(error.message);
+      return Promise.resolve(seen.length < 2);
+    },
+  });
+  assert.equal(connected, undefined);
+  // The second round starts with the nodes that did not fail: two, three, then one.
+  assert.deepEqual(tried, [urls[0], urls[1], urls[2], urls[0]]);
+  assert.deepEqual(seen, ["refused by amqp://a:***@one", "refused by amqp://a:***@one"]);
+});
+
 Deno.test("connectLoop() rejects with what onRoundFailed rejects with", async () => {
   await assert.rejects(
-    connectLoop(urls, 0, opener(new Set(), []), {
+    connectLoop(urls, new NodeOrder(3, 0), opener(new Set(), []), {
       onFailure: () => {},
       onRoundFailed: () => Promise.reject(new Error("no RabbitMQ broker answered")),
     }),
@@ -51,7 +74,7 @@ Deno.test("connectLoop() rejects with what onRoundFailed rejects with", async ()
 Deno.test("connectLoop() stops after an attempt under way when the signal aborts", async () => {
   const stop = new AbortController();
   const failures: string[] = [];
-  const connected = await connectLoop(urls, 0, (url) => {
+  const connected = await connectLoop(urls, new NodeOrder(3, 0), (url) => {
     stop.abort();
     return Promise.reject(new Error(`refused by ${url}`));
   }, {

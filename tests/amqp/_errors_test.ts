@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { isNotFound, replyCodeIn, toError, toTransportError } from "../../src/amqp/_errors.ts";
+import {
+  isNotFound,
+  replyCodeIn,
+  toConfigurationError,
+  toError,
+  toTransportError,
+} from "../../src/amqp/_errors.ts";
+import { BrokerConfigurationError } from "../../src/errors.ts";
 
 Deno.test("replyCodeIn() reads the three-digit reply code at the end of a close reason", () => {
   assert.equal(replyCodeIn("channel closed: NOT_FOUND - no exchange 'x' in vhost '/' (404)"), 404);
@@ -51,4 +58,51 @@ Deno.test("isNotFound() recognises a 404 by its code or by its name", () => {
   assert.equal(isNotFound(new Error("NOT_FOUND - no queue 'q' in vhost '/' (404)")), true);
   assert.equal(isNotFound(new Error("channel closed: NOT_FOUND - no queue 'q'")), true);
   assert.equal(isNotFound(new Error("ACCESS_REFUSED - login refused (403)")), false);
+});
+
+Deno.test("toConfigurationError() names the fix for each refusal of the setup, and passes everything else by", async (t) => {
+  const url = "amqp://app:s3cret@rabbit:5672/shop";
+  const shown = "amqp://app:***@rabbit:5672/shop";
+  const cases: [string, number, RegExp, RegExp][] = [
+    [
+      "channel 1 closed: PRECONDITION_FAILED - inequivalent arg 'type' for exchange 'orders' (406)",
+      406,
+      /the exchange "orders" exists with other settings: set exchangeType/,
+      /refused the setup: channel 1 closed: PRECONDITION_FAILED .* \(406\); the exchange/,
+    ],
+    [
+      "connection closed: ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN. (403)",
+      403,
+      /^check the user name and password$/,
+      /refused the login of user "app" on vhost "shop" \(ACCESS_REFUSED\): check the user/,
+    ],
+    [
+      "channel 1 closed: ACCESS_REFUSED - access to exchange 'orders' in vhost 'shop' refused (403)",
+      403,
+      /give the user configure and write permissions on the exchange "orders"/,
+      /refused the setup: .*access to exchange 'orders'/,
+    ],
+    [
+      "connection closed: NOT_ALLOWED - vhost shop not found (530)",
+      530,
+      /^create the vhost, or grant the user access to it/,
+      /does not let user "app" use vhost "shop" \(NOT_ALLOWED\)/,
+    ],
+  ];
+  for (const [text, code, fix, message] of cases) {
+    await t.step(`${code}: ${text.slice(0, 40)}`, () => {
+      const error = toConfigurationError(new Error(text), url, "orders");
+      assert(error instanceof BrokerConfigurationError);
+      assert.equal(error.code, code);
+      assert.equal(error.url, shown);
+      assert.match(error.fix, fix);
+      assert.match(error.message, message);
+      assert(error.message.startsWith(`RabbitMQ at ${shown} `), error.message);
+      assert(error.message.endsWith(error.fix), error.message);
+      assert.doesNotMatch(error.message, /s3cret/);
+    });
+  }
+  for (const text of ["connect ECONNREFUSED 127.0.0.1:5672", "NOT_FOUND - home node down (404)"]) {
+    assert.equal(toConfigurationError(new Error(text), url, "orders"), undefined, text);
+  }
 });

@@ -22,7 +22,7 @@ export function failoverRabbitConfig(
 /** At most `batchSize × maxConcurrency` = 200 events in flight. */
 export const MAX_IN_FLIGHT = 200;
 
-/** The pipeline: small batches, many retries, a short circuit-breaker reset. */
+/** The pipeline: small batches, many retries, a short circuit-breaker reset and cleanup interval. */
 export function failoverAsyncConfig(buffer: EventBufferConfig = {}): AsyncPublishConfig {
   return {
     batchSize: 50,
@@ -31,6 +31,7 @@ export function failoverAsyncConfig(buffer: EventBufferConfig = {}): AsyncPublis
     publishTimeout: 5_000,
     retry: { maxRetries: 1_000, baseDelay: 200, maxDelay: 2_000 },
     circuitBreaker: { resetTimeout: 1_000 },
-    bufferConfig: { maxBufferSize: 200_000, ...buffer },
+    // Dead letters the broker could not take are tried again after this long.
+    bufferConfig: { maxBufferSize: 200_000, cleanupInterval: 5_000, ...buffer },
   };
 }

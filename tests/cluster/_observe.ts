@@ -5,7 +5,7 @@
 import { AMQPClient } from "@cloudamqp/amqp-client";
 import type { Cluster } from "../_cluster.ts";
 import { sleep } from "../_wait.ts";
-import type { DomainEvent, Logger, RabbitMQAsyncEventPublisher } from "../../mod.ts";
+import type { DomainEvent, RabbitMQAsyncEventPublisher } from "../../mod.ts";
 
 /** The quorum queue's binding key; events of other types are unroutable. */
 export const BINDING = "cluster.#";
@@ -51,11 +51,22 @@ export function interruption(
   return result;
 }
 
+/**
+ * "c1 -> c2: connection lost 2758 ms into the stop, confirms again 114 ms
+ * after the loss": the stop command's own start-up (the Erlang CLI) is in the
+ * first figure, the publisher's failover in the second.
+ */
 export function describe(what: Interruption): string {
-  const ms = (n?: number) => n === undefined ? "never" : `${n} ms`;
-  return `${what.from ?? "?"} -> ${what.to ?? "?"}: connection lost ${
-    what.noticedMs === undefined ? "never" : `after ${what.noticedMs} ms`
-  }, confirms again after ${ms(what.resumedMs)}`;
+  const { noticedMs, resumedMs } = what;
+  const lost = noticedMs === undefined
+    ? "connection not lost"
+    : `connection lost ${noticedMs} ms into the stop`;
+  const resumed = resumedMs === undefined
+    ? "no confirm since"
+    : noticedMs === undefined
+    ? `confirms went on (${resumedMs} ms)`
+    : `confirms again ${resumedMs - noticedMs} ms after the loss`;
+  return `${what.from ?? "?"} -> ${what.to ?? "?"}: ${lost}, ${resumed}`;
 }
 
 /** Samples a publisher in this process every 20 ms. */
@@ -73,15 +84,6 @@ export function sampleEvery20ms(
     });
   }, 20);
   return () => clearInterval(timer);
-}
-
-export function recordingLogger(lines: string[]): Logger {
-  const keep = (level: string) => (...args: unknown[]) => {
-    lines.push(
-      `${level}: ${args.map((a) => a instanceof Error ? a.message : String(a)).join(" ")}`,
-    );
-  };
-  return { debug: () => {}, info: () => {}, warn: keep("warn"), error: keep("error") };
 }
 
 export async function connectAny(cluster: Cluster): Promise<AMQPClient> {

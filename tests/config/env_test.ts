@@ -18,6 +18,7 @@ Deno.test("parseRabbitMQConfig() reads every RABBITMQ_* connection variable", ()
     RABBITMQ_CONNECTION_NAME: "billing",
     RABBITMQ_DEAD_LETTER_EXCHANGE: "orders.dlx",
     RABBITMQ_DEAD_LETTER_QUEUE: "orders.dlq",
+    RABBITMQ_DEAD_LETTER_QUEUE_TYPE: "classic",
   }));
   const { routingKey: _, ...rest } = config;
   assert.deepEqual(rest, {
@@ -28,6 +29,7 @@ Deno.test("parseRabbitMQConfig() reads every RABBITMQ_* connection variable", ()
     connectionName: "billing",
     deadLetterExchange: "orders.dlx",
     deadLetterQueue: "orders.dlq",
+    deadLetterQueueType: "classic",
     reconnectBaseDelay: 500,
     reconnectMaxDelay: 30000,
   });
@@ -60,6 +62,7 @@ Deno.test("parseRabbitMQConfig() names the variable and the bad value", async (t
     ["RABBITMQ_CONNECTION_NAME", "", 'got ""'],
     ["RABBITMQ_DEAD_LETTER_EXCHANGE", "amq.x", '"amq.x"'],
     ["RABBITMQ_DEAD_LETTER_QUEUE", "", 'got ""'],
+    ["RABBITMQ_DEAD_LETTER_QUEUE_TYPE", "Quorum", '"Quorum"'],
   ];
   for (const [variable, value, shown] of cases) {
     await t.step(`${variable}=${JSON.stringify(value)}`, () => {

@@ -36,6 +36,7 @@ Deno.test("resolveRabbitMQConfig() with no input returns the documented defaults
     connectionName: "rabbitmq-publisher",
     deadLetterExchange: "domain-events.dead-letter",
     deadLetterQueue: "domain-events.dead-letter",
+    deadLetterQueueType: "quorum",
     reconnectBaseDelay: 500,
     reconnectMaxDelay: 30000,
   });
@@ -208,6 +209,12 @@ Deno.test("resolveRabbitMQConfig() names the field and the bad value", async (t)
     ["heartbeat too large", { heartbeat: 65536 }, "'heartbeat'", "got 65536"],
     ["connection name", { connectionName: "" }, "'connectionName'", 'got ""'],
     ["dead-letter queue", { deadLetterQueue: "amq.dlq" }, "'deadLetterQueue'", '"amq.dlq"'],
+    [
+      "dead-letter queue type",
+      { deadLetterQueueType: "mirrored" },
+      '\'deadLetterQueueType\' must be one of "quorum", "classic" or "stream"',
+      '"mirrored"',
+    ],
     [
       "dead-letter exchange equal to the exchange",
       { exchange: "ev", deadLetterExchange: "ev" },
