@@ -4,7 +4,7 @@
 // backoff between rounds, and a quiet close. The transport and the
 // dead-letter queue both connect through here.
 
-import { type AMQPBaseClient, AMQPClient } from "@cloudamqp/amqp-client";
+import { type AMQPBaseClient, type AMQPChannel, AMQPClient } from "@cloudamqp/amqp-client";
 import { deadline, settleWithin } from "../_async.ts";
 import { maskUrl } from "../_mask.ts";
 import { BrokerConfigurationError } from "../errors.ts";
@@ -151,4 +151,22 @@ export async function closeQuietly(client: AMQPBaseClient, graceMs = 2_000): Pro
   }
   // A graceful close can hang on a stalled socket: make sure the socket is released.
   socket?.destroy();
+}
+
+/**
+ * Runs `fn` on a fresh channel of `client`, closed afterwards. A refusal by
+ * the broker (a passive declare of a missing queue, say) closes only that
+ * channel and reaches the caller as `fn`'s rejection.
+ */
+export async function onChannel<T>(
+  client: AMQPClient,
+  fn: (channel: AMQPChannel) => Promise<T>,
+): Promise<T> {
+  const channel = await client.channel();
+  channel.onerror = () => {};
+  try {
+    return await fn(channel);
+  } finally {
+    if (!channel.closed) await channel.close().catch(() => {});
+  }
 }

@@ -10,6 +10,7 @@ import type { AMQPChannel, AMQPClient } from "@cloudamqp/amqp-client";
 import { deadline } from "../_async.ts";
 import type { DeadLetterQueueType } from "../config/types.ts";
 import type { Logger } from "../logger.ts";
+import { onChannel } from "./_connection.ts";
 import { replyCodeIn, toError } from "./_errors.ts";
 
 /** Where dead letters go: a fanout exchange and the queue bound to it. */
@@ -127,17 +128,5 @@ export class DeadLetterTopology {
         this.#logger.warn(mismatch(error.message));
       }
     }
-  }
-}
-
-/** Runs `fn` on a fresh channel (a refusal closes only that one), closed afterwards. */
-async function onChannel<T>(client: AMQPClient, fn: (channel: AMQPChannel) => Promise<T>) {
-  const channel = await client.channel();
-  // The refusal reaches the caller through `fn`'s rejection.
-  channel.onerror = () => {};
-  try {
-    return await fn(channel);
-  } finally {
-    if (!channel.closed) await channel.close().catch(() => {});
   }
 }

@@ -7,7 +7,7 @@ import type { AMQPChannel, AMQPClient, Field } from "@cloudamqp/amqp-client";
 import { delay } from "../_async.ts";
 import { maskUrl } from "../_mask.ts";
 import { ConfirmChannel } from "../amqp/_confirm_channel.ts";
-import { closeQuietly, connect, connectLoop } from "../amqp/_connection.ts";
+import { closeQuietly, connect, connectLoop, onChannel } from "../amqp/_connection.ts";
 import { NodeOrder } from "../amqp/_node_order.ts";
 import { isNotFound, toError } from "../amqp/_errors.ts";
 import type { Logger } from "../logger.ts";
@@ -156,15 +156,7 @@ export class BrokerQueue {
   }
 
   async #onChannel<T>(fn: (channel: AMQPChannel) => Promise<T>): Promise<T> {
-    const client = await this.#connect();
-    const channel = await client.channel();
-    // A passive declare of a missing queue closes the channel; that is an answer, not an error.
-    channel.onerror = () => {};
-    try {
-      return await fn(channel);
-    } finally {
-      if (!channel.closed) await channel.close().catch(() => {});
-    }
+    return await onChannel(await this.#connect(), fn);
   }
 
   #connect(): Promise<AMQPClient> {

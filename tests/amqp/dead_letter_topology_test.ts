@@ -12,6 +12,7 @@ import { until } from "../_wait.ts";
 import {
   createRabbitMQAsyncEventPublisher,
   type DeadLetterQueueType,
+  type Logger,
   parseRabbitMQConfig,
 } from "../../mod.ts";
 
@@ -44,6 +45,15 @@ function declaredAs(queue: string, args: Record<string, unknown>): Promise<boole
       throw error;
     }
   });
+}
+
+/** A publisher on the consumer's exchange that sends and moves dead letters quickly. */
+function quickPublisher(consumer: TestConsumer, logger: Logger) {
+  return createRabbitMQAsyncEventPublisher(
+    { url: BROKER_URL, exchange: consumer.exchange },
+    { flushInterval: 20, bufferConfig: { cleanupInterval: 100 } },
+    { logger, requireConnection: true },
+  );
 }
 
 async function deadLetterQueueAfterOneLetter(
@@ -96,11 +106,7 @@ Deno.test("a dead-letter queue declared beforehand with other arguments is used 
     });
   });
   const logger = recordingLogger();
-  const publisher = await createRabbitMQAsyncEventPublisher(
-    { url: BROKER_URL, exchange: consumer.exchange },
-    { flushInterval: 20, bufferConfig: { cleanupInterval: 100 } },
-    { logger, requireConnection: true },
-  );
+  const publisher = await quickPublisher(consumer, logger);
   try {
     const receipt = await publisher.publish({ ...testEvent(1), metadata: { priority: "high" } });
     assert.equal(receipt.status, "confirmed");
@@ -129,11 +135,7 @@ Deno.test("a dead-letter queue that cannot be declared holds up dead letters onl
     const channel = await holder.channel();
     await channel.queueDeclare(consumer.deadLetterQueue, { exclusive: true });
     const logger = recordingLogger();
-    const publisher = await createRabbitMQAsyncEventPublisher(
-      { url: BROKER_URL, exchange: consumer.exchange },
-      { flushInterval: 20, bufferConfig: { cleanupInterval: 100 } },
-      { logger, requireConnection: true },
-    );
+    const publisher = await quickPublisher(consumer, logger);
     try {
       await publisher.publish(unroutable(1));
       await until(() => publisher.getStats().bufferStats.localDeadLetters === 1, "a local letter");
