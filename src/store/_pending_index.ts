@@ -3,6 +3,7 @@
 
 import { type EventPriority, PRIORITIES } from "../event.ts";
 import { BufferFullError } from "../errors.ts";
+import { KeyedHeap } from "./_heap.ts";
 import { emptyByPriority, type PendingRecord, type StoreLimits } from "./store.ts";
 
 /** Priority rank: 0 for high, 2 for low. */
@@ -18,12 +19,22 @@ export class PendingIndex {
   };
   readonly #inFlight = new Set<number>();
   #bytes = 0;
-  // A binary min-heap of (nextAttemptAt, record), so that nextReadyAt() does
-  // not scan every pending record on each dispatcher pass. It is cleaned
-  // lazily: an entry counts while its record is held, not in flight, and
-  // still due at that time; insert() and release() push a fresh entry.
-  readonly #dueAt: number[] = [];
-  readonly #dueRecords: PendingRecord[] = [];
+  // Three heaps, so that no pass scans the records in flight or waiting out
+  // a backoff (a window of 500 in flight would otherwise be walked on every
+  // take). All are cleaned lazily: an entry counts while its record is still
+  // held and not in flight (see #live), and #compact() bounds the rest.
+  // - #ready: per priority, by seq, the records not in flight that were due
+  //   when last seen; take() pops them in order.
+  // - #parked: by nextAttemptAt, the records take() found not yet due; they
+  //   go back to #ready when their time comes.
+  // - #due: by nextAttemptAt, every record not in flight, for nextReadyAt().
+  readonly #ready: Record<EventPriority, KeyedHeap<PendingRecord>> = {
+    high: new KeyedHeap(),
+    normal: new KeyedHeap(),
+    low: new KeyedHeap(),
+  };
+  readonly #parked = new KeyedHeap<PendingRecord>();
+  readonly #due = new KeyedHeap<PendingRecord>();
 
   get size(): number {
     return this.#queues.high.size + this.#queues.normal.size + this.#queues.low.size;
@@ -41,7 +52,7 @@ export class PendingIndex {
   insert(record: PendingRecord): void {
     this.#queues[record.priority].set(record.seq, record);
     this.#bytes += record.bytes;
-    this.#pushDue(record);
+    this.#pending(record);
   }
 
   /**
@@ -58,7 +69,7 @@ export class PendingIndex {
     queue.clear();
     for (const [seq, held] of entries) queue.set(seq, held);
     this.#bytes += record.bytes;
-    this.#pushDue(record);
+    this.#pending(record);
   }
 
   has(record: PendingRecord): boolean {
@@ -84,9 +95,16 @@ export class PendingIndex {
 
   /** Like {@linkcode take} for one priority, appending to `taken` until it holds `limit`. */
   takeFrom(priority: EventPriority, limit: number, now: number, taken: PendingRecord[]): void {
-    for (const record of this.#queues[priority].values()) {
-      if (taken.length >= limit) return;
-      if (this.#inFlight.has(record.seq) || record.nextAttemptAt > now) continue;
+    this.#unpark(now);
+    const ready = this.#ready[priority];
+    while (taken.length < limit && ready.length > 0) {
+      const record = ready.peekValue();
+      ready.pop();
+      if (!this.#live(record)) continue;
+      if (record.nextAttemptAt > now) {
+        this.#parked.push(record.nextAttemptAt, record);
+        continue;
+      }
       this.#inFlight.add(record.seq);
       taken.push(record);
     }
@@ -118,71 +136,66 @@ export class PendingIndex {
     const stored = this.#queues[record.priority].get(record.seq);
     if (stored === undefined) return;
     if (stored !== record) Object.assign(stored, record);
-    this.#inFlight.delete(record.seq);
-    this.#pushDue(stored);
+    // One not in flight is in #ready or #parked already; take() reads its time anew.
+    if (!this.#inFlight.delete(record.seq)) {
+      this.#due.push(stored.nextAttemptAt, stored);
+      return;
+    }
+    this.#pending(stored);
   }
 
   /** The earliest `nextAttemptAt` among the records not in flight. */
   nextReadyAt(): number | undefined {
-    const at = this.#dueAt;
-    const records = this.#dueRecords;
-    while (at.length > 0) {
-      const record = records[0];
-      const live = this.#queues[record.priority].get(record.seq) === record &&
-        !this.#inFlight.has(record.seq) && record.nextAttemptAt === at[0];
-      if (live) return at[0];
-      this.#popDue();
+    const due = this.#due;
+    while (due.length > 0) {
+      const record = due.peekValue();
+      if (this.#live(record) && record.nextAttemptAt === due.peekKey()) return due.peekKey();
+      due.pop();
     }
     return undefined;
   }
 
-  #pushDue(record: PendingRecord): void {
-    const at = this.#dueAt;
-    const records = this.#dueRecords;
-    // Entries of records taken or deleted since are dropped only when they
-    // reach the top; rebuilding now and then bounds them.
-    if (at.length > 2 * this.size + 1024) {
-      at.length = records.length = 0;
-      for (const priority of PRIORITIES) {
-        for (const held of this.#queues[priority].values()) {
-          if (held !== record && !this.#inFlight.has(held.seq)) this.#pushDue(held);
-        }
-      }
-    }
-    const value = record.nextAttemptAt;
-    let i = at.length;
-    at.push(value);
-    records.push(record);
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (at[parent] <= value) break;
-      at[i] = at[parent];
-      records[i] = records[parent];
-      i = parent;
-    }
-    at[i] = value;
-    records[i] = record;
+  /** Whether a heap entry still stands for a record held and not in flight. */
+  #live(record: PendingRecord): boolean {
+    return this.#queues[record.priority].get(record.seq) === record &&
+      !this.#inFlight.has(record.seq);
   }
 
-  #popDue(): void {
-    const at = this.#dueAt;
-    const records = this.#dueRecords;
-    const lastAt = at.pop()!;
-    const lastRecord = records.pop()!;
-    const n = at.length;
-    if (n === 0) return;
-    let i = 0;
-    while (true) {
-      let child = 2 * i + 1;
-      if (child >= n) break;
-      if (child + 1 < n && at[child + 1] < at[child]) child++;
-      if (at[child] >= lastAt) break;
-      at[i] = at[child];
-      records[i] = records[child];
-      i = child;
+  /** A record became pending (inserted, or back from flight): it can be taken. */
+  #pending(record: PendingRecord): void {
+    this.#compact();
+    this.#ready[record.priority].push(record.seq, record);
+    this.#due.push(record.nextAttemptAt, record);
+  }
+
+  /** Moves the parked records whose time has come back to #ready. */
+  #unpark(now: number): void {
+    const parked = this.#parked;
+    while (parked.length > 0 && parked.peekKey() <= now) {
+      const record = parked.peekValue();
+      parked.pop();
+      if (this.#live(record)) this.#ready[record.priority].push(record.seq, record);
     }
-    at[i] = lastAt;
-    records[i] = lastRecord;
+  }
+
+  /**
+   * Entries of records taken or deleted since are dropped only when they
+   * reach the top of their heap; rebuilding the heaps now and then bounds them.
+   */
+  #compact(): void {
+    const held = this.size;
+    const ready = this.#ready.high.length + this.#ready.normal.length + this.#ready.low.length;
+    if (ready + this.#parked.length + this.#due.length <= 4 * held + 2048) return;
+    for (const priority of PRIORITIES) this.#ready[priority].clear();
+    this.#parked.clear();
+    this.#due.clear();
+    for (const priority of PRIORITIES) {
+      for (const record of this.#queues[priority].values()) {
+        if (this.#inFlight.has(record.seq)) continue;
+        this.#ready[priority].push(record.seq, record);
+        this.#due.push(record.nextAttemptAt, record);
+      }
+    }
   }
 
   /** The pending records (not in flight) accepted before `cutoff`. */
