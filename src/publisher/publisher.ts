@@ -20,7 +20,7 @@ import { CircuitBreaker } from "../policies/circuit_breaker.ts";
 import type { ResolvedAsyncPublishConfig, ResolvedRabbitMQConfig } from "../config/types.ts";
 import { DeadLetterQueue } from "../dead_letters/queue.ts";
 import { BrokerConfigurationError, EventValidationError, PublisherClosedError } from "../errors.ts";
-import { type DomainEvent, type EncodedEvent, encodeEvent } from "../event.ts";
+import { type DomainEvent, type EncodedEvent, encodeEvent, type EncodeOptions } from "../event.ts";
 import { type Logger, quietLogger } from "../logger.ts";
 import type { NewRecord, PendingStore } from "../store/store.ts";
 import type { ConnectionStateChange, Transport } from "../amqp/transport.ts";
@@ -98,6 +98,7 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
   #deduplicated = 0;
   // id -> receipt of each event whose store.add() is under way, for duplicates meanwhile.
   readonly #accepting = new Map<string, Promise<PublishReceipt>>();
+  #encodeOptions: EncodeOptions | undefined;
   // The broker's refusal of the setup, until a connection succeeds.
   #refusal: LastError | undefined;
 
@@ -242,8 +243,25 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
     // The caller's trace context, read before the first await.
     const parent = this.#telemetry && activeContext();
     this.#assertOpen();
-    const [receipt] = await this.#accept([this.#encode(event)], true, parent);
-    return receipt;
+    const encoded = this.#encode(event) as NewRecord;
+    const { id } = encoded;
+    // A duplicate (its id still pending or being stored) takes the general path.
+    if (this.#accepting.has(id) || this.#store.seqOf(id) !== undefined) {
+      const [receipt] = await this.#accept([encoded], true, parent);
+      return receipt;
+    }
+    encoded.exchange = this.#rabbit.exchange;
+    encoded.acceptedAt = this.#now();
+    const stored = this.#add([encoded], true, parent);
+    const receipt = stored.then(firstOf);
+    // Awaited by duplicates, if any come; a failure is the caller's to see.
+    receipt.catch(() => {});
+    this.#accepting.set(id, receipt);
+    try {
+      return await receipt;
+    } finally {
+      this.#accepting.delete(id);
+    }
   }
 
   /**
@@ -520,11 +538,12 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
   }
 
   #encode(event: DomainEvent): EncodedEvent {
-    return encodeEvent(event, {
+    this.#encodeOptions ??= {
       maxMessageBytes: this.#config.maxMessageBytes,
       routingKey: this.#rabbit.routingKey,
       now: this.#now,
-    });
+    };
+    return encodeEvent(event, this.#encodeOptions);
   }
 
   /**
@@ -615,7 +634,8 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
       return awaitHigh ? this.#waiters.wait(record) : { id: record.id, status: "queued" };
     });
     this.#dispatcher.wake();
-    return await Promise.all(receipts);
+    // Queued events are answered at once; only high-priority confirms are awaited.
+    return receipts.some(isPromise) ? await Promise.all(receipts) : receipts as PublishReceipt[];
   }
 
   /** The receipt of an event still pending: the one its high-priority caller awaits, if any. */
@@ -648,4 +668,12 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
     const e = error instanceof Error ? error : new Error(String(error));
     this.#lastError = { name: e.name, message: maskCredentials(e.message), at: this.#now() };
   }
+}
+
+function firstOf<T>(values: readonly T[]): T {
+  return values[0];
+}
+
+function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return value instanceof Promise;
 }
