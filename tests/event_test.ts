@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { type DomainEvent, encodeEvent, EventValidationError } from "../mod.ts";
+import { utf8Length } from "../src/event.ts";
 
 function withData(data: unknown, metadata?: Record<string, unknown>): DomainEvent {
   return { id: "evt-1", type: "thing.happened", timestamp: new Date(0), data, metadata };
@@ -136,4 +137,13 @@ Deno.test("encodeEvent() names the getter that throws while the data is read", (
   const error = refusal(withData(data));
   assert.deepEqual(error.field, "data");
   assert(error.message.includes("no value"), error.message);
+});
+
+Deno.test("utf8Length() agrees with TextEncoder on ASCII, 2-, 3- and 4-byte characters", () => {
+  const encoder = new TextEncoder();
+  for (
+    const text of ["", 'plain ascii {"a":1}', "é", "€uro", "😀 emoji", "a\u0000b", "ü".repeat(300)]
+  ) {
+    assert.equal(utf8Length(text), encoder.encode(text).length, JSON.stringify(text));
+  }
 });
