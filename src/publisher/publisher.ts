@@ -22,7 +22,7 @@ import { DeadLetterQueue } from "../dead_letters/queue.ts";
 import { BrokerConfigurationError, EventValidationError, PublisherClosedError } from "../errors.ts";
 import { type DomainEvent, type EncodedEvent, encodeEvent, type EncodeOptions } from "../event.ts";
 import { type Logger, quietLogger } from "../logger.ts";
-import type { NewRecord, PendingStore } from "../store/store.ts";
+import type { AddResult, NewRecord, PendingStore } from "../store/store.ts";
 import type { ConnectionStateChange, Transport } from "../amqp/transport.ts";
 import {
   assessHealth,
@@ -48,7 +48,7 @@ import { Housekeeping } from "./_housekeeping.ts";
 import { Waiters } from "./_waiters.ts";
 import { createTelemetry, type Telemetry } from "./_telemetry.ts";
 import { activeContext } from "./_tracing.ts";
-import type { Context } from "@opentelemetry/api";
+import type { Context, Span } from "@opentelemetry/api";
 
 /**
  * Publishes domain events to RabbitMQ without blocking on the broker and
@@ -252,6 +252,8 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
     }
     encoded.exchange = this.#rabbit.exchange;
     encoded.acceptedAt = this.#now();
+    // A store in memory keeps it before this returns: no duplicate can come between.
+    if (this.#store.addNow !== undefined) return this.#addNow([encoded], true, parent)[0];
     const stored = this.#add([encoded], true, parent);
     const receipt = stored.then(firstOf);
     // Awaited by duplicates, if any come; a failure is the caller's to see.
@@ -608,17 +610,54 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
     parent: Context | undefined,
   ): Promise<PublishReceipt[]> {
     if (events.length === 0) return [];
-    const tracing = this.#telemetry?.tracing;
-    // Started before the store keeps the events, so their trace context is kept with them.
-    const spans = tracing && events.map((event) => tracing.startEvent(parent, event));
+    if (this.#store.addNow !== undefined) {
+      return await allOf(this.#addNow(events, awaitHigh, parent));
+    }
+    const spans = this.#startSpans(events, parent);
     let added;
     try {
       added = await this.#store.add(events);
     } catch (error) {
-      if (tracing && spans) tracing.abandon(spans, error);
+      this.#abandonSpans(spans, error);
       throw error;
     }
-    const { records, evicted } = added;
+    return await allOf(this.#answer(added, awaitHigh, spans));
+  }
+
+  /** {@linkcode #add} on a store that adds at once: the receipts, or their promises. */
+  #addNow(
+    events: NewRecord[],
+    awaitHigh: boolean,
+    parent: Context | undefined,
+  ): (PublishReceipt | Promise<PublishReceipt>)[] {
+    const spans = this.#startSpans(events, parent);
+    let added;
+    try {
+      added = this.#store.addNow!(events);
+    } catch (error) {
+      this.#abandonSpans(spans, error);
+      throw error;
+    }
+    return this.#answer(added, awaitHigh, spans);
+  }
+
+  /** Started before the store keeps the events, so their trace context is kept with them. */
+  #startSpans(events: readonly NewRecord[], parent: Context | undefined): Span[] | undefined {
+    const tracing = this.#telemetry?.tracing;
+    return tracing && events.map((event) => tracing.startEvent(parent, event));
+  }
+
+  #abandonSpans(spans: Span[] | undefined, error: unknown): void {
+    if (spans) this.#telemetry?.tracing.abandon(spans, error);
+  }
+
+  /** The receipts of events just stored; evictions told, the dispatcher woken. */
+  #answer(
+    { records, evicted }: AddResult,
+    awaitHigh: boolean,
+    spans: Span[] | undefined,
+  ): (PublishReceipt | Promise<PublishReceipt>)[] {
+    const tracing = this.#telemetry?.tracing;
     if (tracing && spans) records.forEach((record, i) => tracing.track(record.seq, spans[i]));
     if (evicted.length > 0) {
       this.#evictions.add(evicted);
@@ -626,7 +665,7 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
       this.#telemetry?.metrics.recordEvicted(evicted.length);
     }
     const sendable = this.#dispatcher.canSend();
-    const receipts: (PublishReceipt | Promise<PublishReceipt>)[] = records.map((record) => {
+    const receipts = records.map((record): PublishReceipt | Promise<PublishReceipt> => {
       if (record.priority !== "high" || !sendable) {
         return { id: record.id, status: sendable ? "queued" : "buffered" };
       }
@@ -634,8 +673,7 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
       return awaitHigh ? this.#waiters.wait(record) : { id: record.id, status: "queued" };
     });
     this.#dispatcher.wake();
-    // Queued events are answered at once; only high-priority confirms are awaited.
-    return receipts.some(isPromise) ? await Promise.all(receipts) : receipts as PublishReceipt[];
+    return receipts;
   }
 
   /** The receipt of an event still pending: the one its high-priority caller awaits, if any. */
@@ -674,6 +712,7 @@ function firstOf<T>(values: readonly T[]): T {
   return values[0];
 }
 
-function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
-  return value instanceof Promise;
+/** Queued events are answered at once; only high-priority confirms are awaited. */
+function allOf<T>(values: (T | Promise<T>)[]): T[] | Promise<T[]> {
+  return values.some((value) => value instanceof Promise) ? Promise.all(values) : values as T[];
 }

@@ -86,30 +86,50 @@ export class MemoryStore implements PendingStore {
    */
   add(events: readonly NewRecord[]): Promise<AddResult> {
     try {
-      const evicted = admit(
-        this.#index,
-        this.#limits,
-        this.#index.size,
-        this.#index.bytes,
-        events,
-      );
-      const letters = this.#moveToDeadLetters(evicted, "evicted");
-      this.#dropped += letters.length;
-      const records = events.map((event) => {
-        const record: PendingRecord = {
-          ...event,
-          seq: ++this.#seq,
-          attempts: event.attempts ?? 0,
-          nextAttemptAt: event.acceptedAt,
-        };
-        this.#index.insert(record);
-        this.#ids.set(record.id, record.seq);
-        return record;
-      });
-      return Promise.resolve({ records, evicted: letters });
+      return Promise.resolve(this.addNow(events));
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /**
+   * Stores new events before it returns: what {@linkcode MemoryStore.add} does.
+   *
+   * @param events The events to store.
+   * @returns The stored records with their `seq`, and any evicted to make room.
+   * @throws {BufferFullError} When full and the policy is `reject`.
+   *
+   * @example
+   * ```ts
+   * import { encodeEvent, MemoryStore } from "@simplycaster/rabbitmq-publisher";
+   *
+   * const store = new MemoryStore({ maxEvents: 10, maxBytes: 10_000, overflow: "reject" });
+   * const event = { ...encodeEvent({ id: "evt-1", type: "t", data: {} }), exchange: "x", acceptedAt: 0 };
+   * console.log(store.addNow([event]).records[0].seq); // 1
+   * ```
+   */
+  addNow(events: readonly NewRecord[]): AddResult {
+    const evicted = admit(
+      this.#index,
+      this.#limits,
+      this.#index.size,
+      this.#index.bytes,
+      events,
+    );
+    const letters = this.#moveToDeadLetters(evicted, "evicted");
+    this.#dropped += letters.length;
+    const records = events.map((event) => {
+      const record: PendingRecord = {
+        ...event,
+        seq: ++this.#seq,
+        attempts: event.attempts ?? 0,
+        nextAttemptAt: event.acceptedAt,
+      };
+      this.#index.insert(record);
+      this.#ids.set(record.id, record.seq);
+      return record;
+    });
+    return { records, evicted: letters };
   }
 
   /**

@@ -266,6 +266,17 @@ export interface PendingStore {
    */
   add(events: readonly NewRecord[]): Promise<AddResult>;
   /**
+   * Like {@linkcode PendingStore.add}, done before it returns, for a store
+   * that keeps its events in memory alone (absent on a persistent store): the
+   * publisher then answers a queued `publish()` without waiting for a
+   * promise of the store's.
+   *
+   * @param events The events to store.
+   * @returns The stored records with their `seq`, and any evicted to make room.
+   * @throws {BufferFullError} When full and the policy is `reject`.
+   */
+  addNow?(events: readonly NewRecord[]): AddResult;
+  /**
    * Hands out up to `limit` ready events (`nextAttemptAt <= now`, not in
    * flight), highest priority first, and marks them in flight.
    *
