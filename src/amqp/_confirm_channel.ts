@@ -207,23 +207,23 @@ export class ConfirmChannel {
     const { exchange, routingKey, body, properties } = message;
     const tag = nextDeliveryTag(channel);
     tags[i] = tag;
-    this.#tracker.track(
-      tag,
-      { exchange, routingKey, messageId: properties.messageId, body },
-      (outcome) => settle(i, outcome),
-    );
-    const { timestamp } = properties;
-    channel.basicPublish(
+    this.#tracker.track(tag, {
       exchange,
       routingKey,
+      messageId: properties.messageId,
       body,
-      { ...properties, timestamp: timestamp === undefined ? undefined : new Date(timestamp) },
-      true,
-    ).catch((cause) => {
-      // The tracker settles acks, nacks and the broker's closes first; what is
-      // left is a publish cut off by the socket or by our own close.
-      if (this.#tracker.forget(tag)) settle(i, { ok: false, error: toTransportError(cause) });
+      settle: (outcome) => settle(i, outcome),
     });
+    // The client writes `timestamp` as Number(timestamp) / 1000 seconds, so
+    // our milliseconds go as they are: no Date, no copy of the properties per
+    // message (tests/publisher/publisher_test.ts checks what a consumer reads).
+    channel.basicPublish(exchange, routingKey, body, properties as AMQPProperties, true).catch(
+      (cause) => {
+        // The tracker settles acks, nacks and the broker's closes first; what is
+        // left is a publish cut off by the socket or by our own close.
+        if (this.#tracker.forget(tag)) settle(i, { ok: false, error: toTransportError(cause) });
+      },
+    );
   }
 
   #arm(deadline: Deadline): void {

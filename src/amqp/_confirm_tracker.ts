@@ -18,11 +18,17 @@ export interface PublishIdentity {
   body: string;
 }
 
-interface Entry extends PublishIdentity {
+/** A publish awaiting its answer: who it is, and whom to tell. */
+export interface TrackedPublish extends PublishIdentity {
   // Undefined once the caller stopped waiting (its timeout ran out): the
   // broker's answer is still matched, so that it pairs nothing else.
   settle?: (outcome: SendOutcome) => void;
 }
+
+type Entry = TrackedPublish;
+
+// Every ack without a return settles with this one outcome: nothing changes it.
+const CONFIRMED: SendOutcome = Object.freeze({ ok: true });
 
 interface Returned extends PublishIdentity {
   code: number;
@@ -47,9 +53,9 @@ export class ConfirmTracker {
     return this.#entries.size;
   }
 
-  /** Tracks the publish numbered `tag`; `settle` is called once, with its outcome. */
-  track(tag: number, identity: PublishIdentity, settle: (outcome: SendOutcome) => void): void {
-    this.#entries.set(tag, { ...identity, settle });
+  /** Tracks the publish numbered `tag` (kept as it is); its `settle` is called once, with its outcome. */
+  track(tag: number, publish: TrackedPublish): void {
+    this.#entries.set(tag, publish);
   }
 
   /** The caller stopped waiting for `tag` (it timed out): its answer will be dropped. */
@@ -74,7 +80,7 @@ export class ConfirmTracker {
       this.#entries.delete(t);
       const returned = this.#takeReturn(entry);
       entry.settle?.(
-        returned === undefined ? { ok: true } : { ok: false, error: unroutable(entry, returned) },
+        returned === undefined ? CONFIRMED : { ok: false, error: unroutable(entry, returned) },
       );
     }
     if (this.#entries.size === 0) this.#returns = [];

@@ -15,7 +15,7 @@ function publishes(...specs: [exchange: string, routingKey: string, id: string, 
     const identity = { exchange, routingKey, messageId, body };
     identities.set(tag, identity);
     outcomes.set(tag, []);
-    tracker.track(tag, identity, (outcome) => outcomes.get(tag)!.push(outcome));
+    tracker.track(tag, { ...identity, settle: (outcome) => outcomes.get(tag)!.push(outcome) });
   });
   const seen = () =>
     [...outcomes.values()].map((list) =>
