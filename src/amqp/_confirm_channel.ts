@@ -31,9 +31,10 @@ export interface ChannelClose {
 
 /** The deadline of one publish() call, which stops while the connection is blocked. */
 interface Deadline {
-  timer?: ReturnType<typeof setTimeout>;
+  /** When it runs out (ms since the epoch); undefined while paused. */
+  dueAt?: number;
+  /** The time it has left while paused. */
   leftMs: number;
-  since: number;
   expire: () => void;
 }
 
@@ -45,6 +46,10 @@ export class ConfirmChannel {
   readonly channel: AMQPChannel;
   readonly #tracker = new ConfirmTracker();
   readonly #deadlines = new Set<Deadline>();
+  // One timer for all the deadlines, set for the earliest: a timer per call
+  // costs more than the rest of a small batch's bookkeeping.
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timerAt = Infinity;
   #paused = false;
 
   private constructor(channel: AMQPChannel, onClose: (close: ChannelClose) => void) {
@@ -127,7 +132,6 @@ export class ConfirmChannel {
     const { promise, resolve } = withResolvers<SendOutcome[]>();
     const deadline: Deadline = {
       leftMs: timeoutMs,
-      since: 0,
       expire: () => {
         const error = new TransportError("timeout", `no publisher confirm within ${timeoutMs} ms`, {
           sent: true,
@@ -145,8 +149,8 @@ export class ConfirmChannel {
       outcomes[i] = outcome;
       onOutcome?.(i, outcome);
       if (--pending === 0) {
-        this.#disarm(deadline);
         this.#deadlines.delete(deadline);
+        if (this.#deadlines.size === 0) this.#stopTimer();
         resolve(outcomes as SendOutcome[]);
       }
     };
@@ -167,7 +171,13 @@ export class ConfirmChannel {
   pause(): void {
     if (this.#paused) return;
     this.#paused = true;
-    for (const deadline of this.#deadlines) this.#disarm(deadline);
+    const now = Date.now();
+    for (const deadline of this.#deadlines) {
+      if (deadline.dueAt === undefined) continue;
+      deadline.leftMs = Math.max(0, deadline.dueAt - now);
+      deadline.dueAt = undefined;
+    }
+    this.#stopTimer();
   }
 
   /** Runs the publish timeouts again, with the time they had left. */
@@ -227,19 +237,38 @@ export class ConfirmChannel {
   }
 
   #arm(deadline: Deadline): void {
-    if (deadline.timer !== undefined) return;
-    deadline.since = Date.now();
-    deadline.timer = setTimeout(() => {
-      deadline.timer = undefined;
-      deadline.leftMs = 0;
-      deadline.expire();
-    }, deadline.leftMs);
+    if (deadline.dueAt !== undefined) return;
+    deadline.dueAt = Date.now() + deadline.leftMs;
+    this.#wakeAt(deadline.dueAt);
   }
 
-  #disarm(deadline: Deadline): void {
-    if (deadline.timer === undefined) return;
-    clearTimeout(deadline.timer);
-    deadline.timer = undefined;
-    deadline.leftMs = Math.max(0, deadline.leftMs - (Date.now() - deadline.since));
+  #wakeAt(at: number): void {
+    if (at >= this.#timerAt) return;
+    clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = setTimeout(() => this.#expireDue(), Math.max(0, at - Date.now()));
+  }
+
+  #stopTimer(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+  }
+
+  /** The timer fired: expires the deadlines due, and sets it for the next. */
+  #expireDue(): void {
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    const now = Date.now();
+    let next = Infinity;
+    for (const deadline of [...this.#deadlines]) {
+      if (deadline.dueAt === undefined) continue;
+      if (deadline.dueAt <= now) {
+        deadline.dueAt = undefined;
+        deadline.leftMs = 0;
+        deadline.expire();
+      } else next = Math.min(next, deadline.dueAt);
+    }
+    if (next < Infinity && !this.#paused && this.#deadlines.size > 0) this.#wakeAt(next);
   }
 }
