@@ -308,9 +308,12 @@ export function encodeEvent(event: DomainEvent, options: EncodeOptions = {}): En
       id,
       type,
       version,
-      timestamp: new Date(timestamp).toISOString(),
+      timestamp: event.timestamp instanceof Date
+        ? event.timestamp.toISOString()
+        : new Date(timestamp).toISOString(),
       data: event.data,
-      metadata: { ...metadata, priority },
+      // The same JSON as the copy with `priority` set, without the copy.
+      metadata: metadata.priority === priority ? metadata : { ...metadata, priority },
     });
   } catch (cause) {
     if (cause instanceof EventValidationError) throw cause;
