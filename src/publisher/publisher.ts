@@ -19,10 +19,10 @@ import { settleWithin } from "../_async.ts";
 import { CircuitBreaker } from "../policies/circuit_breaker.ts";
 import type { ResolvedAsyncPublishConfig, ResolvedRabbitMQConfig } from "../config/types.ts";
 import { DeadLetterQueue } from "../dead_letters/queue.ts";
-import { BrokerConfigurationError, EventValidationError, PublisherClosedError } from "../errors.ts";
-import { type DomainEvent, type EncodedEvent, encodeEvent, type EncodeOptions } from "../event.ts";
+import { BrokerConfigurationError, PublisherClosedError } from "../errors.ts";
+import type { DomainEvent } from "../event.ts";
 import { type Logger, quietLogger } from "../logger.ts";
-import type { AddResult, NewRecord, PendingStore } from "../store/store.ts";
+import type { PendingStore } from "../store/store.ts";
 import type { ConnectionStateChange, Transport } from "../amqp/transport.ts";
 import {
   assessHealth,
@@ -46,9 +46,9 @@ import { EvictionLog } from "./_dead_letter_log.ts";
 import { Dispatcher } from "./_dispatcher.ts";
 import { Housekeeping } from "./_housekeeping.ts";
 import { Waiters } from "./_waiters.ts";
+import { Intake } from "./_intake.ts";
 import { createTelemetry, type Telemetry } from "./_telemetry.ts";
 import { activeContext } from "./_tracing.ts";
-import type { Context, Span } from "@opentelemetry/api";
 
 /**
  * Publishes domain events to RabbitMQ without blocking on the broker and
@@ -95,10 +95,7 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
   /** Evictions are logged once per burst, with a count. */
   readonly #evictions: EvictionLog;
   #lastError: LastError | undefined;
-  #deduplicated = 0;
-  // id -> receipt of each event whose store.add() is under way, for duplicates meanwhile.
-  readonly #accepting = new Map<string, Promise<PublishReceipt>>();
-  #encodeOptions: EncodeOptions | undefined;
+  readonly #intake: Intake;
   // The broker's refusal of the setup, until a connection succeeds.
   #refusal: LastError | undefined;
 
@@ -190,6 +187,16 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
       onExpired: (letters) => this.#dispatcher.deadLettered(letters),
       onError,
     });
+    this.#intake = new Intake({
+      store,
+      dispatcher: this.#dispatcher,
+      waiters: this.#waiters,
+      evictions: this.#evictions,
+      telemetry,
+      exchange: rabbit.exchange,
+      encode: { maxMessageBytes: config.maxMessageBytes, routingKey: rabbit.routingKey, now },
+      now,
+    });
     this.#unsubscribe = transport.onStateChange((change) => this.#onConnection(change));
     this.#unobserve = telemetry?.metrics.observe(() => this.getStats()) ?? (() => {});
   }
@@ -243,27 +250,7 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
     // The caller's trace context, read before the first await.
     const parent = this.#telemetry && activeContext();
     this.#assertOpen();
-    const encoded = this.#encode(event) as NewRecord;
-    const { id } = encoded;
-    // A duplicate (its id still pending or being stored) takes the general path.
-    if (this.#accepting.has(id) || this.#store.seqOf(id) !== undefined) {
-      const [receipt] = await this.#accept([encoded], true, parent);
-      return receipt;
-    }
-    encoded.exchange = this.#rabbit.exchange;
-    encoded.acceptedAt = this.#now();
-    // A store in memory keeps it before this returns: no duplicate can come between.
-    if (this.#store.addNow !== undefined) return this.#addNow([encoded], true, parent)[0];
-    const stored = this.#add([encoded], true, parent);
-    const receipt = stored.then(firstOf);
-    // Awaited by duplicates, if any come; a failure is the caller's to see.
-    receipt.catch(() => {});
-    this.#accepting.set(id, receipt);
-    try {
-      return await receipt;
-    } finally {
-      this.#accepting.delete(id);
-    }
+    return await this.#intake.one(event, parent);
   }
 
   /**
@@ -298,19 +285,7 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
     if (!Array.isArray(events)) {
       throw new TypeError(`'events' must be an array: got ${typeof events}`);
     }
-    const encoded = events.map((event, index) => {
-      try {
-        return this.#encode(event);
-      } catch (error) {
-        if (!(error instanceof EventValidationError)) throw error;
-        throw new EventValidationError(error.field, `events[${index}]: ${error.message}`, {
-          index,
-          cause: error,
-        });
-      }
-    });
-    if (encoded.length === 0) return [];
-    return await this.#accept(encoded, false, parent);
+    return await this.#intake.many(events, parent);
   }
 
   /**
@@ -393,7 +368,7 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
       retriedEvents: counters.retried,
       resentEvents: counters.resent,
       deadLetteredEvents: counters.deadLettered,
-      deduplicatedEvents: this.#deduplicated,
+      deduplicatedEvents: this.#intake.deduplicated,
       queuedEvents: available ? waiting : 0,
       bufferedEvents: available ? 0 : waiting,
       inFlightEvents: bufferStats.inFlight,
@@ -539,149 +514,6 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
     if (this.#lifecycle() !== "running") throw new PublisherClosedError();
   }
 
-  #encode(event: DomainEvent): EncodedEvent {
-    this.#encodeOptions ??= {
-      maxMessageBytes: this.#config.maxMessageBytes,
-      routingKey: this.#rabbit.routingKey,
-      now: this.#now,
-    };
-    return encodeEvent(event, this.#encodeOptions);
-  }
-
-  /**
-   * Stores the events and answers each. An event whose id is still pending,
-   * being stored by another call, or earlier in this call is a duplicate:
-   * nothing new is stored, and it gets that event's receipt.
-   */
-  async #accept(
-    encoded: EncodedEvent[],
-    awaitHigh: boolean,
-    parent: Context | undefined,
-  ): Promise<PublishReceipt[]> {
-    const acceptedAt = this.#now();
-    const exchange = this.#rabbit.exchange;
-    const fresh: NewRecord[] = [];
-    // For each event: its place among the fresh ones, or the receipt of the one it duplicates.
-    const answers: (number | (() => PublishReceipt | Promise<PublishReceipt>))[] = [];
-    const firstInCall = new Map<string, number>();
-    for (const event of encoded as NewRecord[]) {
-      const { id } = event;
-      const earlier = firstInCall.get(id);
-      const accepting = this.#accepting.get(id);
-      const seq = earlier === undefined && accepting === undefined
-        ? this.#store.seqOf(id)
-        : undefined;
-      if (earlier !== undefined) answers.push(() => receipts[earlier]);
-      else if (accepting !== undefined) answers.push(() => accepting);
-      else if (seq !== undefined) answers.push(() => this.#pendingReceipt(id, seq));
-      else {
-        // The encoded events are ours alone: completed in place, not copied.
-        event.exchange = exchange;
-        event.acceptedAt = acceptedAt;
-        firstInCall.set(id, answers.length);
-        answers.push(fresh.length);
-        fresh.push(event);
-      }
-    }
-    const stored = this.#add(fresh, awaitHigh, parent);
-    fresh.forEach((event, i) => {
-      const receipt = stored.then((r) => r[i]);
-      // Awaited by duplicates, if any come; a failure is the caller's to see.
-      receipt.catch(() => {});
-      this.#accepting.set(event.id, receipt);
-    });
-    const receipts: Promise<PublishReceipt>[] = answers.map((answer) =>
-      typeof answer === "number" ? stored.then((r) => r[answer]) : stored.then(answer, answer)
-    );
-    try {
-      const all = await Promise.all(receipts);
-      this.#deduplicated += encoded.length - fresh.length;
-      this.#telemetry?.metrics.recordDeduplicated(encoded.length - fresh.length);
-      return all;
-    } finally {
-      for (const event of fresh) this.#accepting.delete(event.id);
-    }
-  }
-
-  /** Stores new events; resolves with their receipts (high priority: once confirmed, with `awaitHigh`). */
-  async #add(
-    events: NewRecord[],
-    awaitHigh: boolean,
-    parent: Context | undefined,
-  ): Promise<PublishReceipt[]> {
-    if (events.length === 0) return [];
-    if (this.#store.addNow !== undefined) {
-      return await allOf(this.#addNow(events, awaitHigh, parent));
-    }
-    const spans = this.#startSpans(events, parent);
-    let added;
-    try {
-      added = await this.#store.add(events);
-    } catch (error) {
-      this.#abandonSpans(spans, error);
-      throw error;
-    }
-    return await allOf(this.#answer(added, awaitHigh, spans));
-  }
-
-  /** {@linkcode #add} on a store that adds at once: the receipts, or their promises. */
-  #addNow(
-    events: NewRecord[],
-    awaitHigh: boolean,
-    parent: Context | undefined,
-  ): (PublishReceipt | Promise<PublishReceipt>)[] {
-    const spans = this.#startSpans(events, parent);
-    let added;
-    try {
-      added = this.#store.addNow!(events);
-    } catch (error) {
-      this.#abandonSpans(spans, error);
-      throw error;
-    }
-    return this.#answer(added, awaitHigh, spans);
-  }
-
-  /** Started before the store keeps the events, so their trace context is kept with them. */
-  #startSpans(events: readonly NewRecord[], parent: Context | undefined): Span[] | undefined {
-    const tracing = this.#telemetry?.tracing;
-    return tracing && events.map((event) => tracing.startEvent(parent, event));
-  }
-
-  #abandonSpans(spans: Span[] | undefined, error: unknown): void {
-    if (spans) this.#telemetry?.tracing.abandon(spans, error);
-  }
-
-  /** The receipts of events just stored; evictions told, the dispatcher woken. */
-  #answer(
-    { records, evicted }: AddResult,
-    awaitHigh: boolean,
-    spans: Span[] | undefined,
-  ): (PublishReceipt | Promise<PublishReceipt>)[] {
-    const tracing = this.#telemetry?.tracing;
-    if (tracing && spans) records.forEach((record, i) => tracing.track(record.seq, spans[i]));
-    if (evicted.length > 0) {
-      this.#evictions.add(evicted);
-      this.#dispatcher.deadLettered(evicted, { log: false });
-      this.#telemetry?.metrics.recordEvicted(evicted.length);
-    }
-    const sendable = this.#dispatcher.canSend();
-    const receipts = records.map((record): PublishReceipt | Promise<PublishReceipt> => {
-      if (record.priority !== "high" || !sendable) {
-        return { id: record.id, status: sendable ? "queued" : "buffered" };
-      }
-      this.#dispatcher.expedite(1);
-      return awaitHigh ? this.#waiters.wait(record) : { id: record.id, status: "queued" };
-    });
-    this.#dispatcher.wake();
-    return receipts;
-  }
-
-  /** The receipt of an event still pending: the one its high-priority caller awaits, if any. */
-  #pendingReceipt(id: string, seq: number): PublishReceipt | Promise<PublishReceipt> {
-    return this.#waiters.joined(seq) ??
-      { id, status: this.#dispatcher.canSend() ? "queued" : "buffered" };
-  }
-
   // ---- connection ----
 
   #onConnection(change: ConnectionStateChange): void {
@@ -706,13 +538,4 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
     const e = error instanceof Error ? error : new Error(String(error));
     this.#lastError = { name: e.name, message: maskCredentials(e.message), at: this.#now() };
   }
-}
-
-function firstOf<T>(values: readonly T[]): T {
-  return values[0];
-}
-
-/** Queued events are answered at once; only high-priority confirms are awaited. */
-function allOf<T>(values: (T | Promise<T>)[]): T[] | Promise<T[]> {
-  return values.some((value) => value instanceof Promise) ? Promise.all(values) : values as T[];
 }
