@@ -51,6 +51,8 @@ export class ConfirmChannel {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAt = Infinity;
   #paused = false;
+  // Replaced by a new channel: closed once its last publish() call has settled.
+  #retired = false;
 
   private constructor(channel: AMQPChannel, onClose: (close: ChannelClose) => void) {
     this.channel = channel;
@@ -106,6 +108,11 @@ export class ConfirmChannel {
     return this.channel.closed;
   }
 
+  /** Whether the broker nacked publishes on this channel and confirmed none. */
+  get refusedOnly(): boolean {
+    return this.#tracker.refusedOnly;
+  }
+
   /** Publishes awaiting the broker's answer (those whose caller gave up included). */
   get unconfirmed(): number {
     return this.#tracker.size;
@@ -150,7 +157,10 @@ export class ConfirmChannel {
       onOutcome?.(i, outcome);
       if (--pending === 0) {
         this.#deadlines.delete(deadline);
-        if (this.#deadlines.size === 0) this.#stopTimer();
+        if (this.#deadlines.size === 0) {
+          this.#stopTimer();
+          if (this.#retired) void this.close();
+        }
         resolve(outcomes as SendOutcome[]);
       }
     };
@@ -190,6 +200,17 @@ export class ConfirmChannel {
   /** Fails every message still waiting for its confirm, for example when the connection is lost. */
   failPending(error: TransportError): void {
     this.#tracker.failAll(error);
+  }
+
+  /**
+   * Closes the channel once every publish() call on it has its outcome (each
+   * ends: by its answers, its timeout or the connection's loss), for a
+   * channel another one has replaced. Answers still due to publishes whose
+   * caller gave up are dropped with it.
+   */
+  retire(): void {
+    this.#retired = true;
+    if (this.#deadlines.size === 0) void this.close();
   }
 
   /** Closes the channel, best effort. */

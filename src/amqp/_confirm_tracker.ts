@@ -47,10 +47,17 @@ export class ConfirmTracker {
   readonly #entries = new Map<number, Entry>();
   // Returns whose ack has not come yet, oldest first.
   #returns: Returned[] = [];
+  #nacked = false;
+  #confirmed = false;
 
   /** Publishes awaiting the broker's answer, abandoned ones included. */
   get size(): number {
     return this.#entries.size;
+  }
+
+  /** Whether publishes were nacked and none was confirmed (an unroutable one's ack is no confirm). */
+  get refusedOnly(): boolean {
+    return this.#nacked && !this.#confirmed;
   }
 
   /** Tracks the publish numbered `tag` (kept as it is); its `settle` is called once, with its outcome. */
@@ -79,6 +86,7 @@ export class ConfirmTracker {
     for (const [t, entry] of this.#covered(tag, multiple)) {
       this.#entries.delete(t);
       const returned = this.#takeReturn(entry);
+      if (returned === undefined) this.#confirmed = true;
       entry.settle?.(
         returned === undefined ? CONFIRMED : { ok: false, error: unroutable(entry, returned) },
       );
@@ -91,6 +99,7 @@ export class ConfirmTracker {
     for (const [t, entry] of this.#covered(tag, multiple)) {
       this.#entries.delete(t);
       this.#takeReturn(entry);
+      this.#nacked = true;
       entry.settle?.({
         ok: false,
         error: new TransportError("nack", "the broker rejected the message (basic.nack)", {

@@ -1,11 +1,12 @@
 /**
  * The RabbitMQ transport, on `npm:@cloudamqp/amqp-client`: one connection,
- * one confirm channel (reopened on the same connection when the broker
- * closes it over one message), `mandatory` publishing, `connection.blocked`
- * honoured, and reconnection with exponential backoff across several broker
- * URLs (the nodes of a cluster), round-robin from a random start. The
- * dead-letter queue is declared apart from the connection, so a node holding
- * it can be down without stopping anything but dead letters.
+ * one confirm channel (replaced on the same connection when the broker
+ * closes it over one message, or nacks every publish on it), `mandatory`
+ * publishing, `connection.blocked` honoured, and reconnection with
+ * exponential backoff across several broker URLs (the nodes of a cluster),
+ * round-robin from a random start. The dead-letter queue is declared apart
+ * from the connection, so a node holding it can be down without stopping
+ * anything but dead letters.
  *
  * @module
  */
@@ -89,7 +90,9 @@ interface Session {
   client: AMQPClient;
   channel: ConfirmChannel;
   lost: Promise<Error>;
-  // While the broker's close of the channel is being answered with a new one.
+  // What every channel of the session calls when the broker closes it.
+  onClose: (close: ChannelClose) => void;
+  // While the channel is being replaced with a new one.
   reopening?: Promise<ConfirmChannel | undefined>;
   // The exchange is declared again at most once per connection, when the broker says it is gone.
   redeclared?: boolean;
@@ -377,13 +380,20 @@ export class AmqpTransport implements Transport {
     this.#setState("closed");
   }
 
-  /** Publishes on the session's channel, or on the one replacing it once it is open. */
+  /**
+   * Publishes on the session's channel, or on the one replacing it once it is
+   * open. A channel the broker has only nacked so far is replaced first (see
+   * `#replaceChannel`).
+   */
   #publishOn(
     session: Session,
     messages: readonly OutboundMessage[],
     timeoutMs: number,
     onOutcome: SendOptions["onOutcome"],
   ): Promise<SendOutcome[]> {
+    if (session.reopening === undefined && session.channel.refusedOnly) {
+      this.#replaceChannel(session);
+    }
     if (session.reopening === undefined) {
       return session.channel.publish(messages, timeoutMs, onOutcome);
     }
@@ -540,7 +550,7 @@ export class AmqpTransport implements Transport {
     const onClose = (close: ChannelClose) => {
       // A lost connection is handled by the connection loop.
       if (!close.channelOnly || session === undefined || session.client.closed) return;
-      this.#reopen(session, close.reason, onClose);
+      this.#replaceChannel(session, close.reason);
     };
     return connect(url, { connectionName, heartbeat, connectTimeout, prepare }, async (client) => {
       const confirm = await ConfirmChannel.open(client, (close) => {
@@ -550,7 +560,7 @@ export class AmqpTransport implements Transport {
       });
       // Only the exchange: an exchange has no home node, so no node's loss fails this.
       await confirm.channel.exchangeDeclare(exchange, exchangeType, { durable: true });
-      session = { client, channel: confirm, lost: lost.promise };
+      session = { client, channel: confirm, lost: lost.promise, onClose };
       return session;
     }).catch((cause) => {
       throw toConfigurationError(cause, url, exchange) ?? cause;
@@ -558,26 +568,38 @@ export class AmqpTransport implements Transport {
   }
 
   /**
-   * The broker closed the channel over one message: a new channel on the same
-   * connection, for the messages that go again. The exchange is declared again
-   * first when the broker said it is missing (once per connection).
+   * A new channel on the same connection, for the messages that go again:
+   * after the broker closed the channel over one message (`closedOver`: the
+   * exchange is declared again first when the broker said it is missing, once
+   * per connection), or before the next send after it nacked publishes on it
+   * and confirmed none. RabbitMQ 3.10 refuses every publish of a channel
+   * whose first publish to a quorum queue came while the node it took for
+   * the queue's leader was down (a connection to a survivor opened right
+   * after the leader's node was lost, before the new leader is known); that
+   * channel stays refused until the node is back, a new one is not. The
+   * replaced channel is closed once its publishes have their outcomes.
    */
-  #reopen(session: Session, reason: string, onClose: (close: ChannelClose) => void): void {
+  #replaceChannel(session: Session, closedOver?: string): void {
     if (session.reopening !== undefined) return;
     const { logger, exchange, exchangeType } = this.#options;
     logger.warn(
-      `RabbitMQ closed the channel (${reason}); opening a new one on the same connection`,
+      closedOver === undefined
+        ? "RabbitMQ nacked every publish on the channel; opening a new one on the same connection"
+        : `RabbitMQ closed the channel (${closedOver}); opening a new one on the same connection`,
     );
-    const redeclare = !session.redeclared && reason.includes(`no exchange '${exchange}'`);
+    const redeclare = closedOver !== undefined && !session.redeclared &&
+      closedOver.includes(`no exchange '${exchange}'`);
     session.redeclared ||= redeclare;
+    const replaced = session.channel;
     const reopening = (async () => {
       try {
-        const confirm = await ConfirmChannel.open(session.client, onClose);
+        const confirm = await ConfirmChannel.open(session.client, session.onClose);
         if (redeclare) {
           await confirm.channel.exchangeDeclare(exchange, exchangeType, { durable: true });
         }
         if (session.client.blocked !== undefined) confirm.pause();
         session.channel = confirm;
+        replaced.retire();
         return confirm;
       } catch (error) {
         // The connection went too, or the declare failed: the connection loop takes over.

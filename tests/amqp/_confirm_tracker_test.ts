@@ -116,3 +116,20 @@ Deno.test("a channel closed for a reason that names no publish fails them all as
   assert.equal(tracker.closed("channel 1 closed: INTERNAL_ERROR (541)"), undefined);
   assert.deepEqual(seen(), ["connection-lost", "connection-lost"]);
 });
+
+Deno.test("refusedOnly holds after nacks until a routed publish is confirmed; an unroutable one's ack is no confirm", () => {
+  const { tracker, identities, seen } = publishes(
+    ["x", "routed", "1", "a"],
+    ["x", "nowhere", "2", "b"],
+    ["x", "routed", "3", "c"],
+  );
+  assert.equal(tracker.refusedOnly, false);
+  tracker.nack(1, false);
+  assert.equal(tracker.refusedOnly, true);
+  tracker.returned(identities.get(2)!, 312, "NO_ROUTE");
+  tracker.ack(2, false);
+  assert.equal(tracker.refusedOnly, true);
+  tracker.ack(3, false);
+  assert.deepEqual(seen(), ["nack", "unroutable", "ok"]);
+  assert.equal(tracker.refusedOnly, false);
+});

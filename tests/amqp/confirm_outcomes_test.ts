@@ -1,12 +1,18 @@
 // AmqpTransport against the real broker: each message of a send() gets the
 // outcome RabbitMQ gave *it*, paired by delivery tag, never by message_id; a
 // channel refused over one message is that message's outcome, and the
-// connection stays up.
+// connection stays up; a channel the broker only nacked is replaced.
 
 import assert from "node:assert/strict";
 import { AMQPClient } from "@cloudamqp/amqp-client";
-import { AmqpTransport, type OutboundMessage, type SendOutcome } from "../../mod.ts";
+import {
+  AmqpTransport,
+  type AmqpTransportOptions,
+  type OutboundMessage,
+  type SendOutcome,
+} from "../../mod.ts";
 import { BROKER_URL, uniqueName } from "../_broker.ts";
+import { recordingLogger } from "../_logger.ts";
 
 function message(exchange: string, routingKey: string, id: string, body: string): OutboundMessage {
   return {
@@ -29,8 +35,8 @@ function kinds(outcomes: SendOutcome[]): string[] {
 }
 
 /**
- * A transport on a fresh exchange, an admin connection for the test's own
- * queues, and the transport's state changes after it connected.
+ * A transport on a fresh exchange (with `options`), an admin connection for
+ * the test's own queues, and the transport's state changes after it connected.
  */
 async function withTransport(
   run: (t: {
@@ -39,9 +45,10 @@ async function withTransport(
     admin: AMQPClient;
     changes: string[];
   }) => Promise<void>,
+  options: Partial<AmqpTransportOptions> = {},
 ): Promise<void> {
   const exchange = uniqueName("outcomes");
-  const transport = new AmqpTransport({ urls: [BROKER_URL], exchange });
+  const transport = new AmqpTransport({ urls: [BROKER_URL], exchange, ...options });
   const admin = new AMQPClient(BROKER_URL);
   await admin.connect();
   try {
@@ -173,4 +180,61 @@ Deno.test("AmqpTransport.send() to a missing exchange fails that message with 40
     assert(bodies.includes("{}"));
     assert(!bodies.includes('{"n":3}'), "what followed the refusal was never routed");
   });
+});
+
+Deno.test("AmqpTransport.send() after a channel the broker only nacked goes out on a new channel of the same connection", async () => {
+  const logger = recordingLogger();
+  const renewals = () => logger.at("warn").filter((line) => line.includes("nacked")).length;
+  // At most 3 channels: one replaced channel left open would drop the
+  // connection within the rounds below.
+  const url = `${BROKER_URL}?channelMax=3`;
+  await withTransport(async ({ transport, exchange, admin, changes }) => {
+    const refusing = await boundQueue(admin, exchange, "refused", {
+      "x-max-length": 0,
+      "x-overflow": "reject-publish",
+    });
+    for (let round = 0; round < 6; round++) {
+      const outcomes = await transport.send(
+        [message(exchange, "refused", `r${round}`, "{}")],
+        5_000,
+      );
+      assert.deepEqual(kinds(outcomes), ["nack"]);
+      // The first send finds a fresh channel; each later one replaces the refused one.
+      assert.equal(renewals(), round);
+    }
+    assert.deepEqual(changes, [], "the connection never went down");
+    const channel = await admin.channel();
+    await channel.queueDelete(refusing.name);
+    const queue = await boundQueue(admin, exchange, "refused");
+    for (const id of ["ok-1", "ok-2"]) {
+      assert.deepEqual(
+        kinds(await transport.send([message(exchange, "refused", id, "{}")], 5_000)),
+        [
+          "ok",
+        ],
+      );
+    }
+    // Replaced once more before "ok-1"; a channel with a confirm is kept.
+    assert.equal(renewals(), 6);
+    assert.equal((await queue.drain()).length, 2);
+    assert.deepEqual(changes, []);
+  }, { urls: [url], logger });
+});
+
+Deno.test("AmqpTransport.send() keeps a channel the broker has confirmed on, whatever it nacks later", async () => {
+  const logger = recordingLogger();
+  await withTransport(async ({ transport, exchange, admin }) => {
+    await boundQueue(admin, exchange, "full", {
+      "x-max-length": 1,
+      "x-overflow": "reject-publish",
+    });
+    const first = await transport.send([
+      message(exchange, "full", "fits", "{}"),
+      message(exchange, "full", "over", "{}"),
+    ], 5_000);
+    assert.deepEqual(kinds(first), ["ok", "nack"]);
+    const next = await transport.send([message(exchange, "full", "over-again", "{}")], 5_000);
+    assert.deepEqual(kinds(next), ["nack"]);
+    assert.deepEqual(logger.at("warn"), [], "no channel was replaced");
+  }, { logger });
 });
