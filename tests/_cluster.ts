@@ -4,20 +4,24 @@
 // data and log directories under one temp dir, clustered with join_cluster.
 // It never touches the shared broker on 5672, and `close()` stops every node
 // it started (rabbitmqctl stop, then SIGKILL of the pid from the node's pid
-// file if it is still alive), then removes the temp dir.
+// file if it is still alive), then removes the temp dir. The nodes are
+// detached and would outlive the test process, so SIGINT, SIGTERM (a CI
+// timeout) and SIGHUP stop them too before the process exits.
 //
 // The nodes run as the `rabbitmq` user (see /work/shared/RABBITMQ_NODES.md),
 // so this harness needs to run as root or as that user.
 
 import { AMQPClient } from "@cloudamqp/amqp-client";
 import { type Run, run } from "./_run.ts";
-import { sleep } from "./_wait.ts";
+import { poll, sleep } from "./_wait.ts";
 
 const SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server";
 const CTL = "/usr/lib/rabbitmq/bin/rabbitmqctl";
 // The rabbitmq user's home, where its Erlang cookie is: rabbitmqctl needs it.
 const RABBITMQ_HOME = "/var/lib/rabbitmq";
 const BOOT_TIMEOUT_MS = 180_000;
+// The signals that end a test process, with the exit status they would give it.
+const ENDING_SIGNALS = [["SIGINT", 130], ["SIGTERM", 143], ["SIGHUP", 129]] as const;
 
 /** One node of the test cluster. */
 export interface ClusterNode {
@@ -125,12 +129,21 @@ export class Cluster implements AsyncDisposable {
   readonly nodes: readonly ClusterNode[];
   readonly dir: string;
   readonly #log: (line: string) => void;
+  readonly #onSignal = new Map<Deno.Signal, () => void>();
   #closed = false;
 
   private constructor(dir: string, nodes: ClusterNode[], log: (line: string) => void) {
     this.dir = dir;
     this.nodes = nodes;
     this.#log = log;
+    for (const [signal, status] of ENDING_SIGNALS) {
+      const stop = () => {
+        log(`${signal}: stopping the nodes`);
+        this.close().finally(() => Deno.exit(status));
+      };
+      Deno.addSignalListener(signal, stop);
+      this.#onSignal.set(signal, stop);
+    }
   }
 
   /** Every node's URL, in node order. */
@@ -147,6 +160,13 @@ export class Cluster implements AsyncDisposable {
     log: (line: string) => void = (line) => console.log(`cluster: ${line}`),
   ): Promise<Cluster> {
     const { size = 3, basePort = 5701, config = [], prefix = "c" } = options;
+    for (const program of [SERVER, CTL]) {
+      if (!(await Deno.stat(program).then((info) => info.isFile, () => false))) {
+        throw new Error(
+          `starting RabbitMQ nodes needs ${program} (Debian's rabbitmq-server package): not found`,
+        );
+      }
+    }
     const nodes: ClusterNode[] = [];
     const firstPort = await freePorts(basePort, size);
     const runId = crypto.randomUUID().slice(0, 6);
@@ -290,6 +310,24 @@ export class Cluster implements AsyncDisposable {
   }
 
   /**
+   * Makes `node` the leader of the quorum queue `queue` and waits until the
+   * queue's record names it (a channel takes a quorum queue's leader from
+   * there when it first publishes to it).
+   */
+  async moveQueueLeader(queue: string, node: ClusterNode, vhost = "/"): Promise<void> {
+    if (await this.queueNode(queue, vhost) === node) return;
+    const output = await rabbitmqctl(
+      node.name,
+      "eval",
+      `{ok, Q} = rabbit_amqqueue:lookup(rabbit_misc:r(<<"${vhost}">>, queue, <<"${queue}">>)), ` +
+        `rabbit_quorum_queue:transfer_leadership(Q, '${node.name}').`,
+    );
+    if (!(await poll(async () => await this.queueNode(queue, vhost) === node, 30_000, 250))) {
+      throw new Error(`${queue}'s leader did not move to ${node.name}: ${output}`);
+    }
+  }
+
+  /**
    * The node of every open AMQP connection whose client-given name
    * (`?name=` in the URL, the `connection_name` property) is `connectionName`.
    */
@@ -316,6 +354,8 @@ export class Cluster implements AsyncDisposable {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // A second signal while the nodes stop ends the process at once.
+    for (const [signal, stop] of this.#onSignal) Deno.removeSignalListener(signal, stop);
     await Promise.all(this.nodes.map((node) =>
       this.#halt(node).catch((error) => {
         this.#log(`stopping ${node.name}: ${error instanceof Error ? error.message : error}`);

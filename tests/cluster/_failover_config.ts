@@ -4,6 +4,13 @@
 
 import type { AsyncPublishConfig, EventBufferConfig, RabbitMQConfig } from "../../mod.ts";
 
+/** The longest wait between two rounds of connection attempts, in ms. */
+export const RECONNECT_MAX_DELAY = 2_000;
+/** How long the circuit stays open before a probe, in ms. */
+export const CIRCUIT_RESET = 1_000;
+/** The longest backoff before an event is sent again, in ms. */
+export const RETRY_MAX_DELAY = 2_000;
+
 /** Where to connect: every node, quick reconnection. */
 export function failoverRabbitConfig(
   urls: string[],
@@ -15,7 +22,7 @@ export function failoverRabbitConfig(
     exchange,
     connectionName,
     reconnectBaseDelay: 200,
-    reconnectMaxDelay: 2_000,
+    reconnectMaxDelay: RECONNECT_MAX_DELAY,
   };
 }
 
@@ -29,8 +36,8 @@ export function failoverAsyncConfig(buffer: EventBufferConfig = {}): AsyncPublis
     maxConcurrency: 4,
     flushInterval: 50,
     publishTimeout: 5_000,
-    retry: { maxRetries: 1_000, baseDelay: 200, maxDelay: 2_000 },
-    circuitBreaker: { resetTimeout: 1_000 },
+    retry: { maxRetries: 1_000, baseDelay: 200, maxDelay: RETRY_MAX_DELAY },
+    circuitBreaker: { resetTimeout: CIRCUIT_RESET },
     // Dead letters the broker could not take are tried again after this long.
     bufferConfig: { maxBufferSize: 200_000, cleanupInterval: 5_000, ...buffer },
   };

@@ -200,6 +200,11 @@ export function verdict(
   return { missing, duplicates };
 }
 
+/** How many channels a publisher replaced because the broker only nacked them, from its warnings. */
+export function nackedChannels(lines: readonly string[]): number {
+  return lines.filter((line) => line.includes("nacked every publish on the channel")).length;
+}
+
 export function printLog(lines: readonly string[]): void {
   if (lines.length === 0) return;
   console.log(`  publisher warnings/errors (${lines.length}, first 15):`);
