@@ -35,6 +35,13 @@ export class RecordWindow {
   readonly #diskOldest: Partial<Record<EventPriority, number>> = {};
   /** A lower bound of `nextAttemptAt` of the records on disk only. */
   #diskReadyAt: number | undefined;
+  /** Per priority, the highest `seq` of a new record whose commit has been seen through. */
+  readonly #committedUpTo = emptyByPriority();
+  /**
+   * Set when a cursor moved back (records unloaded): the writes queued until
+   * then may touch records now past the cursor, so reads past it wait for them.
+   */
+  #rewound: Promise<void> | undefined;
   /** Whether the last `take()` wanted records from disk but had no room for them. */
   #stalled = false;
   /** id -> seq of every pending record, loaded or not, for the duplicate check. */
@@ -100,6 +107,7 @@ export class RecordWindow {
       const record = stored;
       const priority = record.priority;
       seq = Math.max(seq, record.seq);
+      this.#committedUpTo[priority] = record.seq;
       this.#ids.set(record.id, record.seq);
       this.#size++;
       this.#bytes += record.bytes;
@@ -159,6 +167,7 @@ export class RecordWindow {
   committed(record: PendingRecord): void {
     const priority = record.priority;
     this.#uncommitted[priority]--;
+    this.#committedUpTo[priority] = record.seq;
     if (record.seq <= this.#cursor[priority]) return; // already read from disk
     if (
       this.#unloaded[priority] === this.#uncommitted[priority] + 1 &&
@@ -346,6 +355,7 @@ export class RecordWindow {
       freed += dropped.length;
       // Any seq between the last kept record and the first dropped one is deleted.
       this.#cursor[lower] = dropped[0].seq - 1;
+      this.#rewind();
       this.#unloaded[lower] += dropped.length;
       this.#diskOldest[lower] = dropped[0].acceptedAt;
       for (const record of dropped) {
@@ -372,21 +382,40 @@ export class RecordWindow {
     return loaded;
   }
 
-  /** Reads, in order, up to `limit` committed records of a priority with `seq` above `after`. */
+  /**
+   * Reads, in order, up to `limit` committed records of a priority with `seq`
+   * above `after`. A record whose commit has not been seen through yet (its
+   * atomic landed, the callback is still to run) ends the read: `committed()`
+   * counts it.
+   */
   async #listPast(
     priority: EventPriority,
     after: number = this.#cursor[priority],
     limit: number,
   ): Promise<PendingRecord[]> {
-    // Deletes and saved retries still queued must land first, or they would be read back.
-    await this.#barrier();
+    // Past the cursor, only records that were unloaded can have deletes or
+    // saved retries still queued; those must land first, or they would be read back.
+    if (this.#rewound !== undefined) await this.#rewound;
     const found: PendingRecord[] = [];
+    const through = this.#committedUpTo[priority];
+    if (after >= through) return found;
     const list = this.#kv.list<OnDisk<PendingRecord>>(
       pendingAfter(priority, after),
       { limit, batchSize: Math.min(limit, LIST_BATCH) },
     );
-    for await (const entry of list) found.push(fromDisk(entry.value));
+    for await (const entry of list) {
+      if (entry.value.seq > through) break;
+      found.push(fromDisk(entry.value));
+    }
     return found;
+  }
+
+  /** Makes the reads past the cursors wait for the writes queued so far. */
+  #rewind(): void {
+    const rewound = this.#barrier().then(() => {
+      if (this.#rewound === rewound) this.#rewound = undefined;
+    });
+    this.#rewound = rewound;
   }
 
   /** Moves a priority's cursor past a record that left the disk-only part (loaded or deleted). */

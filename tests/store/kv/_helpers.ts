@@ -74,3 +74,29 @@ export async function drain(store: KvStore, batch: number, check = () => {}): Pr
 export function sendOrder(added: NewRecord[]): string[] {
   return PRIORITIES.flatMap((p) => added.filter((e) => e.priority === p).map((e) => e.id));
 }
+
+/**
+ * A KV whose atomic commits go through `commit`, which is given the real
+ * one: to delay commits, or to make some fail as a full disk would.
+ */
+export function interceptCommits(
+  kv: Deno.Kv,
+  commit: (real: () => Promise<Deno.KvCommitResult | Deno.KvCommitError>) => Promise<
+    Deno.KvCommitResult | Deno.KvCommitError
+  >,
+): Deno.Kv {
+  return new Proxy(kv, {
+    get(target, name) {
+      if (name !== "atomic") {
+        const value = Reflect.get(target, name, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      }
+      return () => {
+        const atomic = target.atomic();
+        const real = atomic.commit.bind(atomic);
+        atomic.commit = () => commit(real);
+        return atomic;
+      };
+    },
+  });
+}

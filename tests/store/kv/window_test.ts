@@ -4,7 +4,17 @@
 import { PRIORITIES } from "../../../src/event.ts";
 import { MemoryStore } from "../../../src/store/memory_store.ts";
 import type { NewRecord, PendingRecord } from "../../../src/store/store.ts";
-import { assert, assertEquals, drain, event, open, ROOMY, sendOrder, withDir } from "./_helpers.ts";
+import {
+  assert,
+  assertEquals,
+  drain,
+  event,
+  interceptCommits,
+  open,
+  ROOMY,
+  sendOrder,
+  withDir,
+} from "./_helpers.ts";
 
 Deno.test("KvStore holds at most memoryLimit records yet drains 5,000 in order", async () => {
   await withDir(async (dir) => {
@@ -134,6 +144,42 @@ Deno.test("KvStore hands out the same records in the same order as MemoryStore",
       }
     } finally {
       await store.close();
+    }
+  });
+});
+
+Deno.test("KvStore reads back unloaded records with their saved retry and without the removed ones", async () => {
+  await withDir(async (dir) => {
+    // Commits that take a while, so that the reads would overtake them.
+    const kv = await Deno.openKv(`${dir}/events.kv`);
+    const slow = interceptCommits(
+      kv,
+      (commit) => new Promise((resolve) => setTimeout(resolve, 30)).then(commit),
+    );
+    const store = await open(dir, { memoryLimit: 6, kv: slow });
+    try {
+      await store.add(Array.from({ length: 6 }, (_, i) => event(`low${i}`, "low")));
+      const taken = await store.take(3, Date.now());
+      assertEquals(taken.map((r) => r.id), ["low0", "low1", "low2"]);
+      await store.add(Array.from({ length: 5 }, (_, i) => event(`high${i}`, "high")));
+      assertEquals(store.loadedCount, 6); // the highs wait on disk
+      // low1 failed once (its save is queued), low2 is confirmed (its delete
+      // deferred), low0 stays in flight. Taking the highs unloads the lows
+      // newer than low0 at once, before either write is committed.
+      const releasing = store.release([{ ...taken[1], attempts: 1, lastError: "Error: nack" }]);
+      const removing = store.remove([taken[2]]);
+      const highs = await store.take(5, Date.now());
+      assertEquals(highs.map((r) => r.id), ["high0", "high1", "high2", "high3", "high4"]);
+      await store.remove(highs);
+      const lows = await store.take(10, Date.now());
+      await Promise.all([releasing, removing]);
+      assertEquals(lows.map((r) => r.id), ["low1", "low3", "low4", "low5"]);
+      assertEquals([lows[0].attempts, lows[0].lastError], [1, "Error: nack"]);
+      await store.remove([taken[0], ...lows]);
+      assertEquals(store.stats().size, 0);
+    } finally {
+      await store.close();
+      kv.close();
     }
   });
 });
