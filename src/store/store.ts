@@ -287,9 +287,12 @@ export interface PendingStore {
   take(limit: number, now: number): Promise<PendingRecord[]>;
   /**
    * Deletes in-flight events: confirmed, or moved to the dead letters.
+   * A persistent store may make the deletion durable later (with its next
+   * commit): a deletion lost in a crash means the event is sent again, a
+   * duplicate, never a loss.
    *
    * @param records The events to delete.
-   * @returns Resolves once the deletion is durable.
+   * @returns Resolves once the events are no longer pending.
    */
   remove(records: readonly PendingRecord[]): Promise<void>;
   /**

@@ -2,7 +2,9 @@
 // are gathered and committed together, in order, one commit at a time, in as
 // few atomic operations as Deno KV's mutation and byte limits allow. Each call
 // settles once all its writes are committed (or one failed); a barrier waits
-// for every write queued before it.
+// for every write queued before it. Deferred writes have no caller waiting:
+// they ride with the next commit, and one that fails is queued again for the
+// commit after it.
 
 import { KEY_BYTES, SEQ_KEY, toDisk } from "./_codec.ts";
 
@@ -34,7 +36,9 @@ export class GroupCommit {
   readonly #kv: Deno.Kv;
   readonly #seq: () => number;
   readonly #wrap: (error: unknown) => unknown;
-  #queue: (Write & { job: Job })[] = [];
+  #queue: Queued[] = [];
+  /** Deferred writes whose atomic failed, for the next group. */
+  #retry: Queued[] = [];
   #flushing: Promise<void> | undefined;
   #commits = 0;
   #failure: Error | undefined;
@@ -65,9 +69,21 @@ export class GroupCommit {
     if (writes.length === 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       const job: Job = { pending: writes.length, resolve, reject };
-      for (const write of writes) this.#queue.push({ ...write, job });
+      for (const write of writes) this.#queue.push({ write, job });
       this.#flushing ??= this.#flush();
     });
+  }
+
+  /**
+   * Queues writes that nobody waits for: they are committed with the next
+   * group, in order with the rest. One whose atomic fails is queued again,
+   * to be retried with the commit after it (not on its own, so that a broken
+   * disk is not hammered); one still queued when the process dies is lost.
+   */
+  defer(writes: readonly Write[]): void {
+    if (writes.length === 0) return;
+    for (const write of writes) this.#queue.push({ write, job: undefined });
+    this.#flushing ??= this.#flush();
   }
 
   /** Resolves once every write queued before it is committed (or failed). */
@@ -76,8 +92,12 @@ export class GroupCommit {
     return this.enqueue([{ size: 0 }]).catch(() => {});
   }
 
-  /** Resolves once nothing is being committed. */
+  /**
+   * Resolves once nothing is being committed, after one more try of the
+   * deferred writes that failed.
+   */
   async idle(): Promise<void> {
+    if (this.#retry.length > 0) this.#flushing ??= this.#flush();
     while (this.#flushing !== undefined) await this.#flushing;
   }
 
@@ -85,18 +105,19 @@ export class GroupCommit {
     // Let the add() calls of this tick join the group.
     await Promise.resolve();
     try {
-      while (this.#queue.length > 0) {
-        const group = this.#queue;
+      do {
+        const group = this.#retry.length === 0 ? this.#queue : this.#retry.concat(this.#queue);
         this.#queue = [];
+        this.#retry = [];
         await this.#commitGroup(group);
-      }
+      } while (this.#queue.length > 0);
     } finally {
       this.#flushing = undefined;
     }
   }
 
   /** Commits a group in as few atomics as the KV limits allow, in order. */
-  async #commitGroup(group: (Write & { job: Job })[]): Promise<void> {
+  async #commitGroup(group: Queued[]): Promise<void> {
     let i = 0;
     while (i < group.length) {
       const start = i;
@@ -104,7 +125,7 @@ export class GroupCommit {
       let mutations = 1;
       let size = KEY_BYTES;
       while (i < group.length && mutations < MAX_MUTATIONS) {
-        const write = group[i];
+        const { write } = group[i];
         if (mutations > 1 && size + write.size > MAX_ATOMIC_BYTES) break;
         i++;
         if (write.key === undefined) continue;
@@ -122,17 +143,27 @@ export class GroupCommit {
         const error = this.#wrap(cause);
         this.#failure = error instanceof Error ? error : new Error(String(error));
         for (let j = start; j < group.length; j++) {
-          group[j].failed?.();
-          settle(group[j].job, error);
+          const queued = group[j];
+          queued.write.failed?.();
+          // Not retried at once: the writes that come next take it along.
+          if (queued.job === undefined) this.#retry.push(queued);
+          else settle(queued.job, error);
         }
         return;
       }
       for (let j = start; j < i; j++) {
-        group[j].committed?.();
-        settle(group[j].job);
+        const { write, job } = group[j];
+        write.committed?.();
+        if (job !== undefined) settle(job);
       }
     }
   }
+}
+
+/** A queued write, with the call that waits for it (none when deferred). */
+interface Queued {
+  write: Write;
+  job: Job | undefined;
 }
 
 function settle(job: Job, error?: unknown): void {

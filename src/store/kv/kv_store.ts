@@ -349,11 +349,14 @@ export class KvStore implements PendingStore {
   }
 
   /**
-   * Deletes in-flight events; resolves once the deletes are committed.
+   * Deletes in-flight events. They leave the store at once; their deletes
+   * on disk ride with the next group commit, and nothing waits for them: a
+   * delete lost in a crash means the event is sent again after the restart
+   * (a duplicate, which `message_id` lets consumers drop), never a loss. A
+   * delete whose commit fails is retried with the next commit.
    *
    * @param records The events to delete.
-   * @returns Resolves once committed.
-   * @throws {Error} When the commit fails.
+   * @returns Resolves once the events are no longer pending.
    *
    * @example
    * ```ts
@@ -369,9 +372,10 @@ export class KvStore implements PendingStore {
    * ```
    */
   remove(records: readonly PendingRecord[]): Promise<void> {
-    return this.#writes.enqueue(
+    this.#writes.defer(
       this.#window.remove(records).map((record) => ({ key: pendingKey(record), size: KEY_BYTES })),
     );
+    return Promise.resolve();
   }
 
   /**
