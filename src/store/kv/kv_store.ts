@@ -33,6 +33,7 @@ import {
   pendingKey,
   recordSize,
   SEQ_KEY,
+  STORED_FIELDS_BYTES,
   toStored,
   toStoredRetry,
 } from "./_codec.ts";
@@ -283,13 +284,14 @@ export class KvStore implements PendingStore {
    */
   add(events: readonly NewRecord[]): Promise<AddResult> {
     const window = this.#window;
+    let sizes: number[];
     try {
       this.#assertWritable();
-      for (const event of events) recordSize(event);
+      sizes = events.map(recordSize);
       if (events.length === 0) return Promise.resolve({ records: [], evicted: [] });
       if (this.#admissionsWaiting === 0 && window.fits(events, this.#limits)) {
         window.admit(this.#limits, events);
-        return this.#store(events, []);
+        return this.#store(events, sizes, []);
       }
       if (this.#admissionsWaiting === 0 && this.#limits.overflow === "reject") {
         window.admit(this.#limits, events); // throws
@@ -306,7 +308,8 @@ export class KvStore implements PendingStore {
         const beyond = window.fits(events, this.#limits)
           ? undefined
           : await window.evictionCandidates(events, this.#limits);
-        return { committed: this.#store(events, window.admit(this.#limits, events, beyond)) };
+        const victims = window.admit(this.#limits, events, beyond);
+        return { committed: this.#store(events, sizes, victims) };
       } finally {
         this.#admissionsWaiting--;
       }
@@ -687,13 +690,20 @@ export class KvStore implements PendingStore {
     if (this.#state === "closed") throw new Error(`the event store at ${this.#path} is closed`);
   }
 
-  /** Applies an admitted add: evicts, counts, and queues the writes. */
-  #store(events: readonly NewRecord[], victims: PendingRecord[]): Promise<AddResult> {
+  /**
+   * Applies an admitted add: evicts, counts, and queues the writes. `sizes`
+   * are the events' {@linkcode recordSize}, taken when they were checked.
+   */
+  #store(
+    events: readonly NewRecord[],
+    sizes: readonly number[],
+    victims: PendingRecord[],
+  ): Promise<AddResult> {
     const writes: Write[] = [];
     this.#window.evict(victims);
     const evicted = this.#deadLetterWrites(victims, "evicted", writes);
     this.#dropped += evicted.length;
-    const records = events.map((event) => {
+    const records = events.map((event, i) => {
       const record = toStored({
         ...event,
         seq: ++this.#seq,
@@ -704,7 +714,7 @@ export class KvStore implements PendingStore {
       writes.push({
         key: pendingKey(record),
         value: record,
-        size: recordSize(record),
+        size: sizes[i] + STORED_FIELDS_BYTES,
         committed: () => this.#window.committed(record),
         failed: () => this.#window.rolledBack(record),
       });
