@@ -1,7 +1,7 @@
 // Test helpers for the real RabbitMQ at 127.0.0.1:5672: a fresh exchange with
 // a consumer that records everything routed to it, removed afterwards.
 
-import { AMQPClient, type AMQPMessage } from "@cloudamqp/amqp-client";
+import { type AMQPChannel, AMQPClient, type AMQPMessage } from "@cloudamqp/amqp-client";
 import { brokerProblem } from "../examples/_preflight.ts";
 import { maskUrl } from "../src/_mask.ts";
 import type { RabbitMQAsyncEventPublisher } from "../mod.ts";
@@ -36,6 +36,9 @@ if (preflight !== "ok") {
 }
 
 /** A message as the test consumer received it. */
+/** Reads of a queue that is not there yet: 404, or a quorum queue's 541 "noproc" while it starts. */
+const NOT_YET = /\((404|541)\)|noproc/;
+
 export interface Received {
   body: string;
   json: Record<string, unknown>;
@@ -59,11 +62,15 @@ export class TestConsumer implements AsyncDisposable {
   readonly deadLetterQueue: string;
   readonly messages: Received[] = [];
   #client: AMQPClient;
+  readonly #url: string;
+  // Dead letters are read on a connection of their own: see drainDeadLetters().
+  #deadLetterClient: AMQPClient | undefined;
   #queue = "";
   #waiters: { count: number; resolve: () => void }[] = [];
 
-  private constructor(client: AMQPClient, exchange: string) {
+  private constructor(client: AMQPClient, url: string, exchange: string) {
     this.#client = client;
+    this.#url = url;
     this.exchange = exchange;
     this.deadLetterExchange = `${exchange}.dead-letter`;
     this.deadLetterQueue = `${exchange}.dead-letter`;
@@ -82,9 +89,10 @@ export class TestConsumer implements AsyncDisposable {
       url?: string;
     } = {},
   ): Promise<TestConsumer> {
-    const client = new AMQPClient(options.url ?? BROKER_URL);
+    const url = options.url ?? BROKER_URL;
+    const client = new AMQPClient(url);
     await client.connect();
-    const consumer = new TestConsumer(client, options.exchange ?? uniqueName("events"));
+    const consumer = new TestConsumer(client, url, options.exchange ?? uniqueName("events"));
     const ch = await client.channel();
     await ch.exchangeDeclare(consumer.exchange, "topic", { durable: true });
     if (options.bindingKey !== null) {
@@ -169,7 +177,7 @@ export class TestConsumer implements AsyncDisposable {
    * while the publisher has not declared it yet.
    */
   async drainDeadLetters(): Promise<Received[]> {
-    const ch = await this.#client.channel();
+    const ch = await this.#deadLetterChannel();
     const found: Received[] = [];
     try {
       for (;;) {
@@ -185,12 +193,25 @@ export class TestConsumer implements AsyncDisposable {
         });
       }
     } catch (error) {
-      // 404: the queue does not exist yet, and the broker closed the channel.
-      if (!/\(404\)/.test(String(error))) throw error;
+      // Not there yet. 404: not declared; the broker closed the channel.
+      // 541 "noproc": a quorum queue declared whose process has not started;
+      // the broker closes the whole connection, which is why this one is not
+      // the consumer's.
+      if (!NOT_YET.test(String(error))) throw error;
     } finally {
-      if (!ch.closed) await ch.close();
+      if (!ch.closed) await ch.close().catch(() => {});
     }
     return found;
+  }
+
+  /** A channel on the dead-letter connection, opened again after the broker closed it. */
+  async #deadLetterChannel(): Promise<AMQPChannel> {
+    if (this.#deadLetterClient === undefined || this.#deadLetterClient.closed) {
+      const client = new AMQPClient(this.#url);
+      await client.connect();
+      this.#deadLetterClient = client;
+    }
+    return await this.#deadLetterClient.channel();
   }
 
   /** Reads the dead-letter queue until `count` letters came, or fails after `timeoutMs`. */
@@ -212,9 +233,10 @@ export class TestConsumer implements AsyncDisposable {
       const ch = await this.#client.channel();
       await ch.exchangeDelete(this.exchange);
       await ch.exchangeDelete(this.deadLetterExchange).catch(() => {});
-      const dl = await this.#client.channel();
+      const dl = await this.#deadLetterChannel();
       await dl.queueDelete(this.deadLetterQueue).catch(() => {});
     } finally {
+      await this.#deadLetterClient?.close().catch(() => {});
       await this.#client.close();
     }
   }
