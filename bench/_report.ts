@@ -23,13 +23,19 @@ export function formatTable(results: Results): string {
   const targets = (row: Map<string, Metric>) =>
     [...row.values()].filter((m) => m.target)
       .map((m) => `${m.target!.text}: ${m.target!.met ? "met" : "**missed**"}`).join("; ");
+  // A ratio to a row that is not a reference says which row it is.
+  const references = new Set(results.metrics.filter((m) => m.reference).map((m) => m.row));
+  const ratio = (m: Metric) =>
+    m.ratio === undefined ? "" : m.ratio.toFixed(2) +
+      (m.comparedTo && !references.has(m.comparedTo) ? ` × ${m.comparedTo}` : "");
   const env = results.environment;
   const lines = [
     `Deno ${env.deno}${env.node ? `, Node ${env.node}` : ""}, ${env.os}, ${env.cpus} CPUs` +
     (env.load ? `, load ${env.load.map((l) => l.toFixed(1)).join(" ")}` : "") +
     `; medians of ${results.options.runs} round${results.options.runs === 1 ? "" : "s"}` +
     (results.options.warmUp ? " after a warm-up round" : "") +
-    "; × is to the best reference of the same queue type and size (CPU: to the raw loop).",
+    "; × is to the best reference of the same queue type and size (CPU: to the raw loop)," +
+    " or to the row named.",
     "",
     "| row | events | events/s (min–max) | × best | µs CPU/event | targets |",
     "|---|---:|---:|---:|---:|---|",
@@ -41,7 +47,7 @@ export function formatTable(results: Results): string {
     lines.push(
       `| ${t.reference ? "*" : ""}${t.label}${t.queueType === "quorum" ? " [quorum]" : ""}` +
         `${t.reference ? "*" : ""} | ${int(t.events)} × ${t.bytes} B | ${int(t.median)} ` +
-        `(${int(t.min)}–${int(t.max)}) | ${t.ratio?.toFixed(2) ?? ""} | ` +
+        `(${int(t.min)}–${int(t.max)}) | ${ratio(t)} | ` +
         `${cpu ? cpu.median.toFixed(1) + times(cpu.ratio) : ""} | ${targets(row)} |`,
     );
   }

@@ -24,6 +24,7 @@ export const GROUPS = [
   "drain",
   "latency",
   "ceiling",
+  "telemetry",
   "inflight",
   "size",
   "quorum",
@@ -55,7 +56,10 @@ export interface Row {
   bytes: number;
   /** In-flight bound, for the curve. */
   inFlight?: number;
-  /** Ratios are to the best of these rows (throughput) and to the first (CPU). Default: the references. */
+  /**
+   * Ratios are to the best of these rows (throughput) and to the first (CPU),
+   * which run whenever this row does. Default: the references.
+   */
   compareTo?: string[];
   /** No ratio: absolute targets only. */
   absolute?: boolean;
@@ -88,6 +92,13 @@ const below = (key: string, limit: number, unit: string): Target => ({
   key,
   text: `${key} < ${limit} ${unit}`,
   met: (value) => value < limit,
+});
+// The issue's bound on the cost of the API without an SDK: the default row
+// within 3 % of the row that makes no telemetry call.
+const defaultWithin = (percent: number): Target => ({
+  key: "throughput",
+  text: `default within ${percent} % of this`,
+  met: (_value, ratio) => 1 / ratio >= 1 - percent / 100,
 });
 const rateAtLeast = (limit: number): Target => ({
   key: "throughput",
@@ -227,6 +238,48 @@ export function rows(plan: Plan): Row[] {
       run: (ctx, count) =>
         ceiling({ url: ctx.url, exchange: "instant", tag: ctx.tag(), count, bytes: 300 }, kv),
     });
+  }
+  // Telemetry's cost: each row varies a default row (the API with no SDK)
+  // and is compared with it.
+  const variants = [
+    {
+      id: "off",
+      label: "telemetry: false",
+      telemetry: "off" as const,
+      targets: [defaultWithin(3)],
+    },
+    { id: "sdk", label: "OpenTelemetry SDK on", telemetry: "sdk" as const, targets: [] },
+  ];
+  for (const { id, label, telemetry, targets } of variants) {
+    list.push(
+      {
+        id: `telemetry.${id}`,
+        group: "telemetry",
+        label: `publish(), memory store, ${label}`,
+        queueType: "classic",
+        count: events,
+        bytes: 300,
+        compareTo: ["memory"],
+        targets,
+        run: onTopology("classic", 300, (run) => throughput(run, { kv: false, telemetry })),
+      },
+      {
+        id: `telemetry.ceiling.${id}`,
+        group: "telemetry",
+        label: `in-process ceiling, memory store, ${label}`,
+        queueType: "classic",
+        count: plan.ceilingEvents,
+        bytes: 300,
+        compareTo: ["ceiling.memory"],
+        targets,
+        run: (ctx, count) =>
+          ceiling(
+            { url: ctx.url, exchange: "instant", tag: ctx.tag(), count, bytes: 300 },
+            false,
+            telemetry,
+          ),
+      },
+    );
   }
   for (const bound of [100, 2_000, 10_000]) {
     const shape = { queueType: "classic" as const, count: events, bytes: 300, inFlight: bound };

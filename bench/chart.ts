@@ -28,7 +28,7 @@ function text(x: number, y: number, body: string, attrs = ""): string {
 function throughputPanel(metrics: Metric[], top: number): [string, number] {
   const rows = metrics.filter((m) =>
     m.key === "throughput" && m.bytes === 300 && !m.group.startsWith("ceiling") &&
-    m.group !== "inflight" && m.group !== "backlog"
+    m.group !== "inflight" && m.group !== "backlog" && m.group !== "telemetry"
   );
   const max = Math.max(...rows.map((m) => m.max), 1);
   const scale = (WIDTH - LABEL - 150) / max;

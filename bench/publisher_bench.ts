@@ -9,7 +9,7 @@
  * deno task bench                        # 50,000 events, 3 rounds after a warm-up round
  * deno task bench --events 10000 --runs 5
  * deno task bench --smoke                # a few hundred events, 1 round, nothing written
- * deno task bench --only memory,kv       # a subset (the references always run)
+ * deno task bench --only memory,kv       # a subset (the references and the rows compared with run too)
  * deno task bench --backlog 10000,100000,1000000
  * deno task bench --save                 # also write bench/results/<date>.json and bench/chart.svg
  * ```
@@ -42,7 +42,7 @@ export interface BenchOptions {
   save?: boolean;
   /** Where to write the JSON and the chart instead (a directory). */
   out?: string;
-  /** Row groups to run (the references always run); all when absent. */
+  /** Row groups to run (with the references and the rows they are compared with); all when absent. */
   only?: readonly Group[];
   /** Backlog sizes. @default {[10000, 100000], or [events] with `smoke`} */
   backlogs?: readonly number[];
@@ -167,13 +167,17 @@ export async function runBenchmarks(options: BenchOptions = {}): Promise<Results
 
   let tags = 0;
   const ctx: Context = { url, tag: () => `run${String(tags++).padStart(5, "0")}` };
-  const chosen = rows({
+  const all = rows({
     events,
     slowEvents: Math.min(events, 20_000),
     ceilingEvents: smoke ? events : Math.max(events, 100_000),
     backlogs,
     backlogInProcess: smoke,
-  }).filter((row) => only.has(row.group) || row.group === "references");
+  });
+  // The rows asked for, the references, and the rows they are compared with.
+  const asked = all.filter((row) => only.has(row.group) || row.group === "references");
+  const compared = new Set(asked.flatMap((row) => row.compareTo ?? []));
+  const chosen = all.filter((row) => asked.includes(row) || compared.has(row.id));
   const attempt = async (row: Row, count: number, what: string): Promise<Figures> => {
     for (let tries = 1;; tries++) {
       try {

@@ -16,6 +16,7 @@ import {
 } from "../mod.ts";
 import { DisturbedRunError } from "./_broker.ts";
 import type { Figures } from "./_context.ts";
+import { withSdk } from "./_otel.ts";
 import { fromTemplate, makeEvents, template } from "./_events.ts";
 import { percentile, rate, startSpan } from "./_measure.ts";
 import { InstantTransport, OutageTransport } from "./_transports.ts";
@@ -47,6 +48,12 @@ export interface PublisherSetup {
   transport?: "amqp" | "outage" | "instant";
   /** Buffer capacity in events. @default {count + 1,000} */
   capacity?: number;
+  /**
+   * The API with no SDK (what users get by default), `telemetry: false`
+   * (no call into the API), or an SDK registered for the run.
+   * @default {"default"}
+   */
+  telemetry?: "default" | "off" | "sdk";
 }
 
 /**
@@ -80,7 +87,16 @@ function publisherConfig(
  * first connect, which the scenario did not cause, fails the run with
  * {@linkcode DisturbedRunError}.
  */
-export async function withPublisher<T>(
+export function withPublisher<T>(
+  run: OurRun,
+  setup: PublisherSetup,
+  fn: (publisher: RabbitMQAsyncEventPublisher, transport: Transport) => Promise<T>,
+): Promise<T> {
+  const go = () => onPublisher(run, setup, fn);
+  return setup.telemetry === "sdk" ? withSdk(run.count, go) : go();
+}
+
+async function onPublisher<T>(
   run: OurRun,
   setup: PublisherSetup,
   fn: (publisher: RabbitMQAsyncEventPublisher, transport: Transport) => Promise<T>,
@@ -112,7 +128,7 @@ export async function withPublisher<T>(
     const publisher = await createRabbitMQAsyncEventPublisher(
       { url: run.url, exchange: run.exchange },
       publisherConfig(dir, capacity, run.bytes, setup.inFlight ?? DEFAULT_IN_FLIGHT),
-      { transport, logger: SILENT },
+      { transport, logger: SILENT, telemetry: setup.telemetry !== "off" },
     );
     try {
       const result = await fn(publisher, transport);
@@ -221,9 +237,13 @@ export async function latency(run: OurRun, kv: boolean): Promise<Figures> {
  * to fill a KV group commit), with events made as they go: 100,000 events
  * and their receipts held at once would measure the collector instead.
  */
-export async function ceiling(run: OurRun, kv: boolean): Promise<Figures> {
+export async function ceiling(
+  run: OurRun,
+  kv: boolean,
+  telemetry: PublisherSetup["telemetry"] = "default",
+): Promise<Figures> {
   const t = template(run.tag, run.bytes);
-  return await withPublisher(run, { kv, transport: "instant" }, async (publisher) => {
+  return await withPublisher(run, { kv, transport: "instant", telemetry }, async (publisher) => {
     let next = 0;
     const caller = async () => {
       while (next < run.count) await publisher.publish(fromTemplate(t, next++));

@@ -14,6 +14,7 @@ import {
   InMemorySpanExporter,
   type ReadableSpan,
   SimpleSpanProcessor,
+  type SpanProcessor,
   StackContextManager,
   TracerProvider,
 } from "@opentelemetry/sdk-trace";
@@ -43,16 +44,25 @@ export interface Point {
   count?: number;
 }
 
+/** Options of {@linkcode TestTelemetry}. */
+export interface TestTelemetryOptions {
+  /** Where ended spans go instead of the in-memory exporter (then `spans()` is empty). */
+  spanProcessor?: SpanProcessor;
+}
+
 /** Tracer, meter and propagator providers backed by memory. */
 export class TestTelemetry implements AsyncDisposable {
   readonly exporter = new InMemorySpanExporter();
-  readonly tracerProvider = new TracerProvider({
-    spanProcessors: [new SimpleSpanProcessor({ exporter: this.exporter })],
-  });
+  readonly tracerProvider: TracerProvider;
   readonly #reader = new OnDemandReader();
   readonly meterProvider = new MeterProvider({ readers: [this.#reader] });
   readonly propagator = new W3CTraceContextPropagator();
   #registered = false;
+
+  constructor(options: TestTelemetryOptions = {}) {
+    const processor = options.spanProcessor ?? new SimpleSpanProcessor({ exporter: this.exporter });
+    this.tracerProvider = new TracerProvider({ spanProcessors: [processor] });
+  }
 
   /**
    * Registers this SDK as the global one, as Deno's built-in OpenTelemetry

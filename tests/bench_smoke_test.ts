@@ -3,10 +3,18 @@
 // measured something, with its ratio where it has a reference.
 
 import assert from "node:assert/strict";
+import { trace } from "@opentelemetry/api";
 import { runBenchmarks } from "../bench/publisher_bench.ts";
 import { renderChart } from "../bench/chart.ts";
 import { formatTable } from "../bench/_report.ts";
 import { GROUPS } from "../bench/_rows.ts";
+
+const TELEMETRY_ROWS = {
+  "telemetry.off": "memory",
+  "telemetry.sdk": "memory",
+  "telemetry.ceiling.off": "ceiling.memory",
+  "telemetry.ceiling.sdk": "ceiling.memory",
+};
 
 Deno.test("runBenchmarks({ smoke: true }) gives every row finite figures, positive throughputs and ratios to a reference", async () => {
   const results = await runBenchmarks({ smoke: true, events: 300 });
@@ -32,7 +40,28 @@ Deno.test("runBenchmarks({ smoke: true }) gives every row finite figures, positi
     assert(metric?.ratio !== undefined && metric.ratio > 0, `${id} has no ratio to a reference`);
     assert(metric.target !== undefined || id.startsWith("inflight"), `${id} has no target`);
   }
+  // Telemetry's rows are compared with the default row each varies.
+  for (const [id, against] of Object.entries(TELEMETRY_ROWS)) {
+    for (const key of ["throughput", "cpu"]) {
+      const metric = results.metrics.find((m) => m.id === `${id}.${key}`);
+      assert.equal(metric?.comparedTo, against, `${id}.${key} is not compared with ${against}`);
+      assert(metric.ratio! > 0, `${id}.${key} has no ratio`);
+    }
+  }
   const table = formatTable(results);
   assert.match(table, /publish\(\), memory store/);
+  assert.match(table, /\| \d+\.\d\d × ceiling\.memory \|/);
   assert.match(renderChart(results), /^<svg [^>]*>[\s\S]*<\/svg>\n$/);
+});
+
+Deno.test('runBenchmarks({ only: ["telemetry"] }) runs the default rows compared with, and leaves no SDK registered', async () => {
+  const results = await runBenchmarks({ smoke: true, events: 100, only: ["telemetry"] });
+  const rows = new Set(results.metrics.map((m) => m.row));
+  for (const id of [...Object.keys(TELEMETRY_ROWS), ...Object.values(TELEMETRY_ROWS)]) {
+    assert(rows.has(id), `${id} did not run`);
+  }
+  assert(!rows.has("kv") && !rows.has("ceiling.kv"), "rows of other groups ran");
+  const span = trace.getTracer("bench-smoke").startSpan("after the run");
+  assert.equal(span.isRecording(), false, "an SDK is still registered");
+  span.end();
 });
