@@ -7,6 +7,7 @@ import {
   type Attributes,
   type Context,
   context as contextApi,
+  INVALID_SPAN_CONTEXT,
   isSpanContextValid,
   type Link,
   propagation,
@@ -106,8 +107,10 @@ export class EventTracing {
     const span = this.tracer.startSpan(`${event.exchange} publish`, PRODUCER, caller);
     // Attributes only for a span that records: without an SDK this costs nothing.
     if (span.isRecording()) span.setAttributes(eventAttributes(event));
-    // Without an SDK and without a caller's trace there is no context to carry.
-    if (isSpanContextValid(span.spanContext())) {
+    // Without an SDK and without a caller's trace there is no context to carry
+    // (the no-op span's context is the invalid one, known without validating it).
+    const spanContext = span.spanContext();
+    if (spanContext !== INVALID_SPAN_CONTEXT && isSpanContextValid(spanContext)) {
       this.#propagator.inject(trace.setSpan(caller, span), event.properties.headers, headerSetter);
     }
     return span;
