@@ -38,12 +38,20 @@ export const ATTR = {
   state: "rabbitmq_publisher.state",
 } as const;
 
+// The last URL read: it is asked for at every batch send, and rarely changes.
+let last: { url: string; server: Readonly<Server> | undefined } | undefined;
+
 /**
  * The broker's address and port from a connection URL (the password, masked
  * or not, is not read).
  */
-export function serverOf(url: string | undefined): Server | undefined {
+export function serverOf(url: string | undefined): Readonly<Server> | undefined {
   if (url === undefined) return undefined;
+  if (last?.url !== url) last = { url, server: parseServer(url) };
+  return last.server;
+}
+
+function parseServer(url: string): Server | undefined {
   try {
     const { hostname, port, protocol } = new URL(url);
     if (hostname === "") return undefined;
