@@ -195,8 +195,7 @@ export class Intake {
 
   /** Started before the store keeps the events, so their trace context is kept with them. */
   #startSpans(events: readonly NewRecord[], parent: Context | undefined): Span[] | undefined {
-    const tracing = this.#parts.telemetry?.tracing;
-    return tracing && events.map((event) => tracing.startEvent(parent, event));
+    return this.#parts.telemetry?.tracing.startEvents(parent, events);
   }
 
   #abandonSpans(spans: Span[] | undefined, error: unknown): void {

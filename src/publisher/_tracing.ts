@@ -117,6 +117,17 @@ export class EventTracing {
   }
 
   /**
+   * Starts the spans of new events ({@linkcode EventTracing.startEvent}).
+   *
+   * @returns The spans, or `undefined` when none records (no SDK): then the
+   * caller keeps nothing while the events are stored.
+   */
+  startEvents(parent: Context | undefined, events: readonly TracedEvent[]): Span[] | undefined {
+    const spans = events.map((event) => this.startEvent(parent, event));
+    return spans.some((span) => span.isRecording()) ? spans : undefined;
+  }
+
+  /**
    * Keeps an event's span until its outcome. A span that records nothing is
    * not kept; past the open-span limit, the span ends now and the event's
    * trace is continued when it is sent ({@linkcode EventTracing.resume}).

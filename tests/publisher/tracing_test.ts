@@ -189,11 +189,26 @@ Deno.test("without an SDK, a caller's remote trace is still carried into the hea
     isRemote: true,
   });
   const traced = event();
-  tracing.startEvent(remote, traced);
+  // No span records, so none is handed back to keep; the header is written all the same.
+  assert.deepEqual(tracing.startEvents(remote, [traced]), undefined);
   assert.deepEqual(
     traced.properties.headers.traceparent,
     "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
   );
+});
+
+Deno.test("startEvents() hands back a span per event with an SDK, and none without", async () => {
+  assert.deepEqual(new EventTracing().startEvents(ROOT_CONTEXT, [event(), event()]), undefined);
+  await using otel = new TestTelemetry();
+  const tracing = tracingOf(otel);
+  const events = [event(), event()];
+  const spans = tracing.startEvents(ROOT_CONTEXT, events);
+  assert.deepEqual(spans?.map((span) => span.isRecording()), [true, true]);
+  assert.deepEqual(events.map((e) => typeof e.properties.headers.traceparent), [
+    "string",
+    "string",
+  ]);
+  for (const span of spans!) span.end();
 });
 
 Deno.test("attemptFailed() notes each failed attempt on the event's span", async () => {
