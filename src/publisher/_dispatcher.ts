@@ -372,7 +372,7 @@ export class Dispatcher {
     const arrived = new Array<boolean>(batch.length).fill(false);
     let failure: TransportError | undefined;
     const telemetry = this.#parts.telemetry;
-    const sent = telemetry && this.#traceSend(telemetry, batch);
+    const sent = telemetry?.recording() ? this.#traceSend(telemetry, batch) : undefined;
     const arrive = (i: number, outcome: SendOutcome) => {
       if (arrived[i]) return;
       arrived[i] = true;

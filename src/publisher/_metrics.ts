@@ -7,6 +7,7 @@ import {
   type Attributes,
   type BatchObservableResult,
   type Counter,
+  createNoopMeter,
   type Histogram,
   type Meter,
   type MeterProvider,
@@ -230,10 +231,13 @@ export class PublisherMetrics {
   readonly #evicted: Counter;
   readonly #confirmLatency: Histogram;
   readonly #batchSize: Histogram;
+  // The API's no-op meter (no SDK was registered): then nothing is recorded at all.
+  readonly #noop: boolean;
 
   /** @param meterProvider Creates the meter; the global one by default. */
   constructor(meterProvider: MeterProvider = metrics.getMeterProvider()) {
     const m = this.meter = meterProvider.getMeter(INSTRUMENTATION_SCOPE, INSTRUMENTATION_VERSION);
+    this.#noop = m === createNoopMeter();
     const counter = ({ name, unit, description }: InstrumentSpec) =>
       m.createCounter(name, { unit, description });
     const histogram = ({ name, unit, description, buckets }: InstrumentSpec) =>
@@ -248,6 +252,11 @@ export class PublisherMetrics {
     this.#batchSize = histogram(INSTRUMENTS.batchSize);
   }
 
+  /** Whether anything is recorded: an SDK's meter, not the API's no-op one. */
+  get recording(): boolean {
+    return !this.#noop;
+  }
+
   /**
    * Counts a batch's outcomes in `messaging.client.sent.messages` and records
    * its size and duration.
@@ -258,6 +267,7 @@ export class PublisherMetrics {
     durationMs: number;
     server?: Server;
   }): void {
+    if (this.#noop) return;
     const base: Attributes = {
       [ATTR.system]: "rabbitmq",
       [ATTR.operationName]: "send",
@@ -281,6 +291,7 @@ export class PublisherMetrics {
 
   /** Records the time from `publish()` to RabbitMQ's confirm of one event. */
   recordConfirmed(priority: EventPriority, latencyMs: number): void {
+    if (this.#noop) return;
     this.#confirmLatency.record(Math.max(0, latencyMs) / 1000, PRIORITY_ATTRIBUTES[priority]);
   }
 

@@ -9,10 +9,14 @@ import { EventTracing } from "./_tracing.ts";
 export interface Telemetry {
   tracing: EventTracing;
   metrics: PublisherMetrics;
+  /** Whether an SDK takes either: false while both are the API's no-ops. */
+  recording(): boolean;
 }
 
 /** The telemetry of a publisher, on the global providers; `undefined` when off. */
 export function createTelemetry(enabled = true): Telemetry | undefined {
   if (!enabled) return undefined;
-  return { tracing: new EventTracing(), metrics: new PublisherMetrics() };
+  const tracing = new EventTracing();
+  const metrics = new PublisherMetrics();
+  return { tracing, metrics, recording: () => tracing.recording || metrics.recording };
 }

@@ -11,6 +11,7 @@ import {
   isSpanContextValid,
   type Link,
   propagation,
+  ProxyTracerProvider,
   ROOT_CONTEXT,
   type Span,
   type SpanContext,
@@ -65,6 +66,8 @@ const headerGetter = {
 };
 
 const PRODUCER = { kind: SpanKind.PRODUCER } as const;
+// A span that records nothing and carries no context, for when no SDK is registered.
+const NOT_RECORDING = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
 /**
  * The most event spans kept open at once. A long outage may leave millions of
  * events pending; beyond this many, an event's span ends at once (saying so)
@@ -80,6 +83,8 @@ export class EventTracing {
   // seq -> the live PRODUCER span of a pending event; only recording spans are kept
   readonly #spans = new Map<number, Span>();
   readonly #maxOpen: number;
+  // The API's global proxy while no SDK is behind it; undefined once one is.
+  #proxy: ProxyTracerProvider | undefined;
 
   /**
    * @param tracerProvider Creates the tracer; the global one by default.
@@ -94,6 +99,25 @@ export class EventTracing {
     this.tracer = tracerProvider.getTracer(INSTRUMENTATION_SCOPE, INSTRUMENTATION_VERSION);
     this.#propagator = propagator;
     this.#maxOpen = maxOpenSpans;
+    if (tracerProvider instanceof ProxyTracerProvider) this.#proxy = tracerProvider;
+  }
+
+  /** Whether spans can record: an SDK is behind the tracer. */
+  get recording(): boolean {
+    return !this.#noSdk();
+  }
+
+  /**
+   * Whether no SDK is registered: then no span records, and only a caller's
+   * own trace context can be carried. An SDK registered later is seen at once.
+   */
+  #noSdk(): boolean {
+    if (this.#proxy === undefined) return false;
+    if (
+      this.#proxy.getDelegateTracer(INSTRUMENTATION_SCOPE, INSTRUMENTATION_VERSION) === undefined
+    ) return true;
+    this.#proxy = undefined;
+    return false;
   }
 
   /**
@@ -123,6 +147,10 @@ export class EventTracing {
    * caller keeps nothing while the events are stored.
    */
   startEvents(parent: Context | undefined, events: readonly TracedEvent[]): Span[] | undefined {
+    // Without an SDK nor a caller's trace, there is nothing to start or carry.
+    if (this.#noSdk() && (parent === undefined || trace.getSpan(parent) === undefined)) {
+      return undefined;
+    }
     const spans = events.map((event) => this.startEvent(parent, event));
     return spans.some((span) => span.isRecording()) ? spans : undefined;
   }
@@ -149,7 +177,7 @@ export class EventTracing {
    */
   resume(seq: number, event: TracedEvent): void {
     const headers = event.properties.headers;
-    if (headers.traceparent === undefined || this.#spans.has(seq)) return;
+    if (headers.traceparent === undefined || this.#spans.has(seq) || this.#noSdk()) return;
     const parent = this.extract(headers);
     if (trace.getSpanContext(parent) === undefined) return;
     const span = this.tracer.startSpan(`${event.exchange} publish`, PRODUCER, parent);
@@ -212,6 +240,7 @@ export class EventTracing {
     events: readonly { seq: number; properties: { headers: AmqpHeaders } }[],
     server?: Server,
   ): Span {
+    if (this.#noSdk()) return NOT_RECORDING;
     // A batch send is its own operation, not part of any one caller's trace.
     const span = this.tracer.startSpan(`${exchange} send`, PRODUCER, ROOT_CONTEXT);
     if (!span.isRecording()) return span;

@@ -197,6 +197,24 @@ Deno.test("without an SDK, a caller's remote trace is still carried into the hea
   );
 });
 
+Deno.test("an SDK registered after the tracing was made gets the spans from then on", async () => {
+  // The API's global provider, with no SDK behind it yet.
+  const tracing = new EventTracing();
+  assert.deepEqual(tracing.startEvents(ROOT_CONTEXT, [event()]), undefined);
+  assert.deepEqual(tracing.startSend("x", []).isRecording(), false);
+  await using otel = new TestTelemetry().register();
+  const traced = event();
+  const spans = tracing.startEvents(ROOT_CONTEXT, [traced]);
+  assert.deepEqual(spans?.map((span) => span.isRecording()), [true]);
+  assert.match(String(traced.properties.headers.traceparent), /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+  tracing.track(1, spans![0]);
+  const send = tracing.startSend("x", [{ seq: 1, properties: traced.properties }]);
+  assert.deepEqual(send.isRecording(), true);
+  tracing.endSend(send, 0);
+  tracing.endEvent(1, { ok: true });
+  assert.deepEqual(otel.spans().map((span) => span.name), ["x send", "domain-events publish"]);
+});
+
 Deno.test("startEvents() hands back a span per event with an SDK, and none without", async () => {
   assert.deepEqual(new EventTracing().startEvents(ROOT_CONTEXT, [event(), event()]), undefined);
   await using otel = new TestTelemetry();
