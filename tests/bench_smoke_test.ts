@@ -8,6 +8,7 @@ import { runBenchmarks } from "../bench/publisher_bench.ts";
 import { renderChart } from "../bench/chart.ts";
 import { formatTable } from "../bench/_report.ts";
 import { GROUPS } from "../bench/_rows.ts";
+import { comparePaired } from "../bench/paired.ts";
 
 const TELEMETRY_ROWS = {
   "telemetry.off": "memory",
@@ -64,4 +65,17 @@ Deno.test('runBenchmarks({ only: ["telemetry"] }) runs the default rows compared
   const span = trace.getTracer("bench-smoke").startSpan("after the run");
   assert.equal(span.isRecording(), false, "an SDK is still registered");
   span.end();
+});
+
+Deno.test("comparePaired() gives the ratios of two rows over paired rounds", async () => {
+  const paired = await comparePaired("ceiling.memory", "telemetry.ceiling.off", {
+    events: 200,
+    rounds: 2,
+  });
+  for (const ratio of [paired.throughput, paired.cpu]) {
+    assert(ratio.median > 0 && Number.isFinite(ratio.median), `ratio ${ratio.median}`);
+    assert(ratio.q1 <= ratio.median && ratio.median <= ratio.q3);
+  }
+  for (const m of [paired.a, paired.b]) assert(m.throughput > 0 && m.cpu > 0);
+  await assert.rejects(() => comparePaired("ceiling.memory", "no.such.row"), RangeError);
 });
