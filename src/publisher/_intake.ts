@@ -52,15 +52,19 @@ export class Intake {
   one(event: DomainEvent, parent: Context | undefined): PublishReceipt | Promise<PublishReceipt> {
     const encoded = encodeEvent(event, this.#parts.encode) as NewRecord;
     const { id } = encoded;
-    // A duplicate (its id still pending or being stored) takes the general path.
-    if (this.#accepting.has(id) || this.#parts.store.seqOf(id) !== undefined) {
+    const { store } = this.#parts;
+    // A store in memory keeps a new event before this returns, so no duplicate
+    // can come between: that case takes the short path. A duplicate (its id
+    // still pending or being stored), or a store that adds asynchronously,
+    // takes the general one.
+    if (
+      store.addNow === undefined || this.#accepting.has(id) || store.seqOf(id) !== undefined
+    ) {
       return this.#accept([encoded], true, parent).then(firstOf);
     }
     encoded.exchange = this.#parts.exchange;
     encoded.acceptedAt = this.#parts.now();
-    // A store in memory keeps it before this returns: no duplicate can come between.
-    if (this.#parts.store.addNow !== undefined) return this.#addNow([encoded], true, parent)[0];
-    return this.#oneStored(encoded, parent);
+    return this.#addNow([encoded], true, parent)[0];
   }
 
   /**
@@ -84,20 +88,6 @@ export class Intake {
     });
     if (encoded.length === 0) return [];
     return await this.#accept(encoded, false, parent);
-  }
-
-  /** {@linkcode one} on a store that adds asynchronously. */
-  async #oneStored(encoded: NewRecord, parent: Context | undefined): Promise<PublishReceipt> {
-    const { id } = encoded;
-    const receipt = this.#add([encoded], true, parent).then(firstOf);
-    // Awaited by duplicates, if any come; a failure is the caller's to see.
-    receipt.catch(() => {});
-    this.#accepting.set(id, receipt);
-    try {
-      return await receipt;
-    } finally {
-      this.#accepting.delete(id);
-    }
   }
 
   /**
