@@ -27,6 +27,7 @@ import type {
 import { type ChannelClose, ConfirmChannel } from "./_confirm_channel.ts";
 import { closeQuietly, connect, connectLoop, reconnectDelay } from "./_connection.ts";
 import { DeadLetterTopology } from "./_dead_letter_topology.ts";
+import { failAll, notConnected, publishOn, replaceChannel, type Session } from "./_session.ts";
 import { replyCodeIn, toConfigurationError, toError } from "./_errors.ts";
 import { NodeOrder } from "./_node_order.ts";
 
@@ -84,18 +85,6 @@ export interface AmqpTransportOptions {
   connectTimeout?: number;
   /** Where to log. @default {quietLogger} */
   logger?: Logger;
-}
-
-interface Session {
-  client: AMQPClient;
-  channel: ConfirmChannel;
-  lost: Promise<Error>;
-  // What every channel of the session calls when the broker closes it.
-  onClose: (close: ChannelClose) => void;
-  // While the channel is being replaced with a new one.
-  reopening?: Promise<ConfirmChannel | undefined>;
-  // The exchange is declared again at most once per connection, when the broker says it is gone.
-  redeclared?: boolean;
 }
 
 /**
@@ -351,7 +340,7 @@ export class AmqpTransport implements Transport {
     if (deadLetters && messages.some((m) => m.exchange === deadLetters.target.exchange)) {
       return this.#sendWithDeadLetters(session, deadLetters, messages, timeoutMs, options);
     }
-    return this.#publishOn(session, messages, timeoutMs, options.onOutcome);
+    return publishOn(session, messages, timeoutMs, options.onOutcome);
   }
 
   /**
@@ -381,30 +370,6 @@ export class AmqpTransport implements Transport {
   }
 
   /**
-   * Publishes on the session's channel, or on the one replacing it once it is
-   * open. A channel the broker has only nacked so far is replaced first (see
-   * `#replaceChannel`).
-   */
-  #publishOn(
-    session: Session,
-    messages: readonly OutboundMessage[],
-    timeoutMs: number,
-    onOutcome: SendOptions["onOutcome"],
-  ): Promise<SendOutcome[]> {
-    if (session.reopening === undefined && session.channel.refusedOnly) {
-      this.#replaceChannel(session);
-    }
-    if (session.reopening === undefined) {
-      return session.channel.publish(messages, timeoutMs, onOutcome);
-    }
-    return session.reopening.then((channel) =>
-      channel === undefined
-        ? failAll(messages, notConnected(), { onOutcome })
-        : channel.publish(messages, timeoutMs, onOutcome)
-    );
-  }
-
-  /**
    * Sends a batch holding dead letters: they go out once the dead-letter
    * queue is declared on this connection, and fail without being sent while
    * it cannot be; the batch's other messages go out either way.
@@ -418,7 +383,7 @@ export class AmqpTransport implements Transport {
   ): Promise<SendOutcome[]> {
     const problem = await deadLetters.ensure(session.client);
     if (problem === undefined) {
-      return this.#publishOn(session, messages, timeoutMs, options.onOutcome);
+      return publishOn(session, messages, timeoutMs, options.onOutcome);
     }
     const { exchange, queue } = deadLetters.target;
     const refused: SendOutcome = {
@@ -434,7 +399,7 @@ export class AmqpTransport implements Transport {
       if (m.exchange !== exchange) others.push(i);
       else options.onOutcome?.(i, refused);
     });
-    const sent = await this.#publishOn(
+    const sent = await publishOn(
       session,
       others.map((i) => messages[i]),
       timeoutMs,
@@ -550,7 +515,7 @@ export class AmqpTransport implements Transport {
     const onClose = (close: ChannelClose) => {
       // A lost connection is handled by the connection loop.
       if (!close.channelOnly || session === undefined || session.client.closed) return;
-      this.#replaceChannel(session, close.reason);
+      replaceChannel(session, close.reason);
     };
     return connect(url, { connectionName, heartbeat, connectTimeout, prepare }, async (client) => {
       const confirm = await ConfirmChannel.open(client, (close) => {
@@ -560,57 +525,17 @@ export class AmqpTransport implements Transport {
       });
       // Only the exchange: an exchange has no home node, so no node's loss fails this.
       await confirm.channel.exchangeDeclare(exchange, exchangeType, { durable: true });
-      session = { client, channel: confirm, lost: lost.promise, onClose };
+      session = {
+        client,
+        channel: confirm,
+        lost: lost.promise,
+        onClose,
+        options: { logger, exchange, exchangeType },
+      };
       return session;
     }).catch((cause) => {
       throw toConfigurationError(cause, url, exchange) ?? cause;
     });
-  }
-
-  /**
-   * A new channel on the same connection, for the messages that go again:
-   * after the broker closed the channel over one message (`closedOver`: the
-   * exchange is declared again first when the broker said it is missing, once
-   * per connection), or before the next send after it nacked publishes on it
-   * and confirmed none. RabbitMQ 3.10 refuses every publish of a channel
-   * whose first publish to a quorum queue came while the node it took for
-   * the queue's leader was down (a connection to a survivor opened right
-   * after the leader's node was lost, before the new leader is known); that
-   * channel stays refused until the node is back, a new one is not. The
-   * replaced channel is closed once its publishes have their outcomes.
-   */
-  #replaceChannel(session: Session, closedOver?: string): void {
-    if (session.reopening !== undefined) return;
-    const { logger, exchange, exchangeType } = this.#options;
-    logger.warn(
-      closedOver === undefined
-        ? "RabbitMQ nacked every publish on the channel; opening a new one on the same connection"
-        : `RabbitMQ closed the channel (${closedOver}); opening a new one on the same connection`,
-    );
-    const redeclare = closedOver !== undefined && !session.redeclared &&
-      closedOver.includes(`no exchange '${exchange}'`);
-    session.redeclared ||= redeclare;
-    const replaced = session.channel;
-    const reopening = (async () => {
-      try {
-        const confirm = await ConfirmChannel.open(session.client, session.onClose);
-        if (redeclare) {
-          await confirm.channel.exchangeDeclare(exchange, exchangeType, { durable: true });
-        }
-        if (session.client.blocked !== undefined) confirm.pause();
-        session.channel = confirm;
-        replaced.retire();
-        return confirm;
-      } catch (error) {
-        // The connection went too, or the declare failed: the connection loop takes over.
-        logger.warn(`RabbitMQ channel could not be reopened: ${toError(error).message}`);
-        if (!session.client.closed) await closeQuietly(session.client);
-        return undefined;
-      } finally {
-        session.reopening = undefined;
-      }
-    })();
-    session.reopening = reopening;
   }
 
   #setState(to: ConnectionState, error?: Error): void {
@@ -627,18 +552,4 @@ export class AmqpTransport implements Transport {
       }
     }
   }
-}
-
-function failAll(
-  messages: readonly OutboundMessage[],
-  error: TransportError,
-  options: SendOptions,
-): SendOutcome[] {
-  const outcomes: SendOutcome[] = messages.map(() => ({ ok: false, error }));
-  outcomes.forEach((outcome, i) => options.onOutcome?.(i, outcome));
-  return outcomes;
-}
-
-function notConnected(): TransportError {
-  return new TransportError("not-connected", "not connected", { sent: false });
 }
