@@ -176,28 +176,3 @@ function zombie(stat: string): boolean {
   const state = stat.charAt(stat.lastIndexOf(")") + 2);
   return state === "Z" || state === "X";
 }
-
-/**
- * Installs, for the life of the process, a hook that sees every unhandled
- * promise rejection and may declare it handled. A rejection no hook claims
- * goes on as the runtime would take it: on Deno the process ends; on Node
- * it is rethrown as an uncaught exception, which ends the process too.
- *
- * @param claims Returns `true` for a rejection that is expected and may be dropped.
- */
-export function onUnhandledRejection(claims: (reason: unknown) => boolean): void {
-  if (deno !== undefined) {
-    globalThis.addEventListener("unhandledrejection", (event) => {
-      if (claims(event.reason)) event.preventDefault();
-    });
-    return;
-  }
-  // On Node, any listener turns the default (crash) off for every rejection,
-  // so a rejection that is not ours must be rethrown, unless the application
-  // listens too and has its own policy.
-  nodeProcess.on("unhandledRejection", (reason) => {
-    if (claims(reason)) return;
-    if (nodeProcess.listenerCount("unhandledRejection") > 1) return;
-    throw reason;
-  });
-}

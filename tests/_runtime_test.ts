@@ -100,17 +100,3 @@ Deno.test("processGone() is false for a running process and true for one that en
   await child.status;
   assert.equal(processGone(child.pid), true);
 });
-
-Deno.test("onUnhandledRejection() drops the rejections it claims and lets the others end the process", async () => {
-  const body = `runtime.onUnhandledRejection((reason) => reason === "ours");
-    Promise.reject(Deno.args[0]);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    console.log("still running");`;
-  const ours = await runScript([], body.replace("Deno.args[0]", '"ours"'));
-  assert.equal(ours.exitCode, 0, ours.stderr);
-  assert.equal(ours.stdout, "still running");
-  const theirs = await runScript([], body.replace("Deno.args[0]", '"theirs"'));
-  assert.notEqual(theirs.exitCode, 0);
-  assert.equal(theirs.stdout, "");
-  assert(theirs.stderr.includes("theirs"), theirs.stderr);
-});

@@ -10,7 +10,8 @@ import { withResolvers } from "../_async.ts";
 import { TransportError } from "../errors.ts";
 import { ConfirmTracker } from "./_confirm_tracker.ts";
 import { toTransportError } from "./_errors.ts";
-import { nextDeliveryTag, onConfirm } from "./_workarounds.ts";
+import { nextDeliveryTag, onConfirm, takeDeliveryTag } from "./_workarounds.ts";
+import { PublishFrames } from "./_publish_frames.ts";
 import type { SendOutcome } from "./transport.ts";
 
 /** One message to publish: AMQP properties with the timestamp in ms since the epoch. */
@@ -166,14 +167,13 @@ export class ConfirmChannel {
     };
     this.#deadlines.add(deadline);
     if (!this.#paused) this.#arm(deadline);
-    const socket = (this.channel.connection as AMQPClient).socket;
-    // One socket write for the frames of the whole call.
-    socket?.cork();
-    try {
-      for (let i = 0; i < messages.length; i++) this.#publishOne(messages[i], i, tags, settle);
-    } finally {
-      socket?.uncork();
-    }
+    // The frames of the whole call go to the socket in one write.
+    let capacity = 0;
+    for (let i = 0; i < messages.length; i++) capacity += messages[i].body.length + 512;
+    const frames = new PublishFrames(capacity);
+    const first = nextDeliveryTag(this.channel);
+    for (let i = 0; i < messages.length; i++) this.#frameOne(frames, messages[i], i, tags, settle);
+    if (nextDeliveryTag(this.channel) > first) this.#write(frames.bytes, first);
     return promise;
   }
 
@@ -218,7 +218,8 @@ export class ConfirmChannel {
     if (!this.channel.closed) await this.channel.close().catch(() => {});
   }
 
-  #publishOne(
+  #frameOne(
+    frames: PublishFrames,
     message: ConfirmMessage,
     i: number,
     tags: number[],
@@ -236,7 +237,21 @@ export class ConfirmChannel {
       return;
     }
     const { exchange, routingKey, body, properties } = message;
-    const tag = nextDeliveryTag(channel);
+    try {
+      frames.append(
+        channel.id,
+        channel.connection.frameMax,
+        exchange,
+        routingKey,
+        true,
+        properties,
+        body,
+      );
+    } catch (cause) {
+      settle(i, { ok: false, error: toTransportError(cause) });
+      return;
+    }
+    const tag = takeDeliveryTag(channel);
     tags[i] = tag;
     this.#tracker.track(tag, {
       exchange,
@@ -245,16 +260,29 @@ export class ConfirmChannel {
       body,
       settle: (outcome) => settle(i, outcome),
     });
-    // The client writes `timestamp` as Number(timestamp) / 1000 seconds, so
-    // our milliseconds go as they are: no Date, no copy of the properties per
-    // message (tests/publisher/publisher_test.ts checks what a consumer reads).
-    channel.basicPublish(exchange, routingKey, body, properties as AMQPProperties, true).catch(
-      (cause) => {
-        // The tracker settles acks, nacks and the broker's closes first; what is
-        // left is a publish cut off by the socket or by our own close.
-        if (this.#tracker.forget(tag)) settle(i, { ok: false, error: toTransportError(cause) });
-      },
-    );
+  }
+
+  /** Writes the frames of the publishes tagged `first` and on; a failed write fails those still unanswered. */
+  #write(bytes: Uint8Array, first: number): void {
+    const last = nextDeliveryTag(this.channel) - 1;
+    const failed = (cause: unknown) => {
+      // The tracker settles acks, nacks and the broker's closes first; what is
+      // left is a publish cut off by the socket or by our own close.
+      const error = toTransportError(cause);
+      for (let tag = first; tag <= last; tag++) this.#tracker.fail(tag, error);
+    };
+    const socket = (this.channel.connection as AMQPClient).socket;
+    if (socket === undefined) {
+      failed(new Error("Socket not connected"));
+      return;
+    }
+    try {
+      socket.write(bytes, undefined, (error) => {
+        if (error) failed(error);
+      });
+    } catch (error) {
+      failed(error);
+    }
   }
 
   #arm(deadline: Deadline): void {

@@ -71,9 +71,12 @@ export class ConfirmTracker {
     if (entry !== undefined) entry.settle = undefined;
   }
 
-  /** Stops tracking `tag` without settling it; returns whether it was tracked. */
-  forget(tag: number): boolean {
-    return this.#entries.delete(tag);
+  /** Settles `tag`, if it is still tracked, as failed with `error` (its write failed). */
+  fail(tag: number, error: TransportError): void {
+    const entry = this.#entries.get(tag);
+    if (entry === undefined) return;
+    this.#entries.delete(tag);
+    entry.settle?.({ ok: false, error });
   }
 
   /** A `basic.return`: the ack that follows settles the matching publish as unroutable. */

@@ -10,7 +10,6 @@ import { maskUrl } from "../_mask.ts";
 import { BrokerConfigurationError } from "../errors.ts";
 import { toError } from "./_errors.ts";
 import type { NodeOrder } from "./_node_order.ts";
-import { guardClient } from "./_workarounds.ts";
 
 /** How {@linkcode connect} opens a connection. */
 export interface ConnectOptions {
@@ -41,7 +40,6 @@ export async function connect<T>(
   }
   if (!target.searchParams.has("name")) target.searchParams.set("name", connectionName);
   const client = new AMQPClient(target.toString());
-  guardClient(client);
   prepare?.(client);
   try {
     return await deadline(

@@ -1,35 +1,14 @@
-// Workarounds for two flaws of @cloudamqp/amqp-client 4.1.1 (the latest
-// release), found by our chaos and nack tests, and the one internal of it we
-// read (the delivery tag of the next publish). All are confined to here.
+// A workaround for a flaw of @cloudamqp/amqp-client 4.1.1 (the latest
+// release), found by our nack tests, and the internals of it we read and
+// advance (the delivery tag of the next publish, the client's own list of
+// unconfirmed publishes). All are confined to here. (Until we wrote the
+// publish frames ourselves, a second workaround swallowed the confirm
+// promises basicPublish() left rejected with nobody listening when the
+// connection closed mid-write; we no longer call basicPublish().)
 
-import { type AMQPBaseClient, type AMQPChannel, AMQPError } from "@cloudamqp/amqp-client";
-import { onUnhandledRejection } from "../_runtime.ts";
+import type { AMQPBaseClient, AMQPChannel } from "@cloudamqp/amqp-client";
 
-// 1. In confirm mode, basicPublish() creates the confirm promise before the
-// socket write, and if the connection closes while the write is pending,
-// that promise is rejected with nobody listening. The caller has handled
-// every promise it was given, yet Deno (or Node) would end the process on the
-// "unhandled" rejection. We swallow exactly those rejections: AMQPErrors
-// raised on a connection of ours. The publish itself is already settled as
-// failed through the promise we hold.
-
-const guarded = new WeakSet<object>();
-let installed = false;
-
-function ours(reason: unknown): boolean {
-  return reason instanceof AMQPError && guarded.has(reason.connection);
-}
-
-/** Marks a client's orphaned confirm rejections as handled, for its whole life. */
-export function guardClient(client: object): void {
-  guarded.add(client);
-  if (installed) return;
-  // Installed once and never removed: a rejection can surface after close().
-  onUnhandledRejection(ours);
-  installed = true;
-}
-
-// 2. The client reads basic.nack's flags byte as `byte === 1` for "multiple",
+// 1. The client reads basic.nack's flags byte as `byte === 1` for "multiple",
 // but RabbitMQ also sets the requeue bit on every nack it sends publishers,
 // so a multiple nack (byte 3) is taken for a single one and the earlier
 // messages it covers are never settled. We read the byte ourselves: every
@@ -86,6 +65,7 @@ export function onConfirm(
 ): void {
   const nacks = noticeNacks(channel.connection);
   const settle = channel.publishConfirmed.bind(channel);
+  const pending = channel as unknown as { unconfirmedPublishes: unknown[] };
   channel.publishConfirmed = (deliveryTag: number, multiple: boolean, nack: boolean) => {
     if (nack) {
       // Nacks of channels the client no longer knows never reach here: skip them.
@@ -97,17 +77,23 @@ export function onConfirm(
       multiple = found?.multiple ?? multiple;
     }
     listener(deliveryTag, multiple, nack);
-    settle(deliveryTag, multiple, nack);
+    // Our publishes are not in the client's list (it would log each as unknown).
+    if (pending.unconfirmedPublishes.length > 0) settle(deliveryTag, multiple, nack);
   };
 }
 
-// 3. basicPublish() resolves with the publish's delivery tag only once the
-// broker confirmed it; the tag is needed before, to pair every answer with
-// its publish. The client numbers a publish synchronously when it is called,
-// from an internal counter (1 after confirm.select), so the tag is the
-// counter's value just before the call.
+// 2. We write the frames of basic.publish ourselves (see _publish_frames.ts)
+// and pair every answer with its publish by delivery tag. RabbitMQ numbers
+// the publishes of a confirm-mode channel 1, 2, 3, ...; the client keeps
+// that count in an internal counter (1 after confirm.select) that its own
+// basicPublish() advances, so publishes of ours take their tags from it too.
 
-/** The delivery tag the next `basicPublish()` on `channel` will get. */
+/** The delivery tag the next publish on `channel` will get. */
 export function nextDeliveryTag(channel: AMQPChannel): number {
   return (channel as unknown as { confirmId: number }).confirmId;
+}
+
+/** Numbers the next publish on `channel`: its delivery tag. */
+export function takeDeliveryTag(channel: AMQPChannel): number {
+  return (channel as unknown as { confirmId: number }).confirmId++;
 }

@@ -2,7 +2,6 @@
 // runtime shims of src/_runtime.ts and prints what it saw as JSON.
 //
 //   node runtime_probe.mjs facts <kv path>
-//   node runtime_probe.mjs rejection ours|theirs
 
 import process from "node:process";
 import { withResolvers } from "../../src/_async.ts";
@@ -33,9 +32,4 @@ if (mode === "facts") {
     kv,
     resolvers: await promise,
   }));
-} else {
-  runtime.onUnhandledRejection((reason) => reason === "ours");
-  Promise.reject(arg);
-  await new Promise((resolve) => setTimeout(resolve, 50));
-  console.log("still running");
 }

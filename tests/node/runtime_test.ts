@@ -43,24 +43,6 @@ Deno.test("on Node, the runtime shims read process.env, open @deno/kv and know t
   }
 });
 
-Deno.test("on Node, onUnhandledRejection() drops the rejections it claims and lets the others crash", async () => {
-  const { problem } = await nodeVersion();
-  if (problem !== undefined) throw new Error(problem);
-  const dir = await Deno.makeTempDir();
-  try {
-    await bundleForNode("./runtime_probe.ts", `${dir}/runtime_probe.mjs`);
-    const ours = await run(dir, ["rejection", "ours"]);
-    assert.equal(ours.code, 0, ours.stderr);
-    assert.equal(ours.stdout, "still running");
-    const theirs = await run(dir, ["rejection", "theirs"]);
-    assert.notEqual(theirs.code, 0);
-    assert.equal(theirs.stdout, "");
-    assert(theirs.stderr.includes("theirs"), theirs.stderr);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
-
 Deno.test("src/ uses nothing Node 20 lacks: no Promise.withResolvers, no Deno global outside _runtime.ts and the CLI", async () => {
   const offences: string[] = [];
   const walk = async (dir: URL) => {
