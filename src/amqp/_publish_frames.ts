@@ -162,10 +162,19 @@ export class PublishFrames {
 
   // The body frames after the header frame that starts at `header`, whose body size is set here.
   #body(channel: number, frameMax: number, body: string, header: number): void {
-    this.#ensure(FRAME_OVERHEAD + 3 * body.length);
+    // Room for the body if it is ASCII (one byte a character); more only if it is not.
+    this.#ensure(FRAME_OVERHEAD + body.length);
     const start = this.#frameStart(FRAME_BODY, channel);
-    const size = body.length === 0 ? 0 : encoder.encodeInto(body, this.#bytes.subarray(this.#at))
-      .written;
+    const body0 = this.#at;
+    let read = 0;
+    while (read < body.length) {
+      const rest = read === 0 ? body : body.slice(read);
+      const done = encoder.encodeInto(rest, this.#bytes.subarray(this.#at));
+      this.#at += done.written;
+      read += done.read;
+      if (read < body.length) this.#ensure(3 * (body.length - read));
+    }
+    const size = this.#at - body0;
     this.#view.setUint32(header + 7 + 4, Math.floor(size / 2 ** 32));
     this.#view.setUint32(header + 7 + 8, size >>> 0);
     if (size === 0) {
@@ -174,20 +183,23 @@ export class PublishFrames {
       return;
     }
     const most = frameMax - FRAME_OVERHEAD;
-    if (size <= most) {
-      this.#at += size;
+    const parts = Math.ceil(size / most);
+    if (parts === 1) {
       this.#frameEnd(start);
       return;
     }
-    // Larger than one frame: the encoded body is cut into frames.
-    const encoded = this.#bytes.slice(this.#at, this.#at + size);
-    this.#at = start;
-    this.#ensure(size + Math.ceil(size / most) * FRAME_OVERHEAD);
-    for (let from = 0; from < size; from += most) {
-      const part = encoded.subarray(from, Math.min(size, from + most));
-      const frame = this.#frameStart(FRAME_BODY, channel);
-      this.#bytes.set(part, this.#at);
-      this.#at += part.length;
+    // Larger than one frame: the encoded body is cut into frames where it
+    // lies, each part (the last first) moved up by the frame overheads before it.
+    this.#ensure(parts * FRAME_OVERHEAD);
+    for (let k = parts - 1; k >= 1; k--) {
+      const from = body0 + k * most;
+      this.#bytes.copyWithin(from + k * FRAME_OVERHEAD, from, Math.min(body0 + size, from + most));
+    }
+    for (let k = 0; k < parts; k++) {
+      const frame = start + k * (most + FRAME_OVERHEAD);
+      this.#at = frame;
+      this.#frameStart(FRAME_BODY, channel);
+      this.#at += Math.min(most, size - k * most);
       this.#frameEnd(frame);
     }
   }
