@@ -40,6 +40,8 @@ interface Deadline {
 }
 
 const CHANNEL_CLOSE = /^channel \d+ closed:/;
+// The largest buffer kept for reuse between calls.
+const SPARE_MAX = 8 * 1024 * 1024;
 
 /** A confirm-mode channel that publishes with `mandatory` and settles each message. */
 export class ConfirmChannel {
@@ -52,6 +54,9 @@ export class ConfirmChannel {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAt = Infinity;
   #paused = false;
+  // The buffer of a call whose frames were written out, for the next call:
+  // a large buffer made anew for every call costs more than its frames.
+  #spare: Uint8Array | undefined;
   // Replaced by a new channel: closed once its last publish() call has settled.
   #retired = false;
 
@@ -170,10 +175,12 @@ export class ConfirmChannel {
     // The frames of the whole call go to the socket in one write.
     let capacity = 0;
     for (let i = 0; i < messages.length; i++) capacity += messages[i].body.length + 512;
-    const frames = new PublishFrames(capacity);
+    const frames = new PublishFrames(capacity, this.#spare);
+    this.#spare = undefined;
     const first = nextDeliveryTag(this.channel);
     for (let i = 0; i < messages.length; i++) this.#frameOne(frames, messages[i], i, tags, settle);
-    if (nextDeliveryTag(this.channel) > first) this.#write(frames.bytes, first);
+    if (nextDeliveryTag(this.channel) > first) this.#write(frames, first);
+    else this.#spare = frames.buffer;
     return promise;
   }
 
@@ -263,7 +270,7 @@ export class ConfirmChannel {
   }
 
   /** Writes the frames of the publishes tagged `first` and on; a failed write fails those still unanswered. */
-  #write(bytes: Uint8Array, first: number): void {
+  #write(frames: PublishFrames, first: number): void {
     const last = nextDeliveryTag(this.channel) - 1;
     const failed = (cause: unknown) => {
       // The tracker settles acks, nacks and the broker's closes first; what is
@@ -277,8 +284,10 @@ export class ConfirmChannel {
       return;
     }
     try {
-      socket.write(bytes, undefined, (error) => {
+      socket.write(frames.bytes, undefined, (error) => {
         if (error) failed(error);
+        // Written out: the next call may write its frames into the same memory.
+        else if (frames.buffer.length <= SPARE_MAX) this.#spare = frames.buffer;
       });
     } catch (error) {
       failed(error);

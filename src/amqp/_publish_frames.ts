@@ -37,10 +37,21 @@ export class PublishFrames {
   #view: DataView;
   #at = 0;
 
-  /** @param capacity Bytes to start with; the buffer grows as needed. */
-  constructor(capacity = 16 * 1024) {
-    this.#bytes = new Uint8Array(capacity);
-    this.#view = new DataView(this.#bytes.buffer);
+  /**
+   * @param capacity Bytes to start with; the buffer grows as needed.
+   * @param reuse A buffer to write into, when it holds `capacity` (one
+   * whose earlier frames were written out already).
+   */
+  constructor(capacity = 16 * 1024, reuse?: Uint8Array) {
+    this.#bytes = reuse !== undefined && reuse.length >= capacity
+      ? reuse
+      : new Uint8Array(capacity);
+    this.#view = new DataView(this.#bytes.buffer, this.#bytes.byteOffset, this.#bytes.length);
+  }
+
+  /** The whole buffer, to be reused once its frames were written out. */
+  get buffer(): Uint8Array {
+    return this.#bytes;
   }
 
   /** The bytes written so far; valid until the next append. */
