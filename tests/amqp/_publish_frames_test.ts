@@ -188,3 +188,46 @@ Deno.test("a consumer reads back every property, header value and body as it was
     await client.close();
   }
 });
+
+Deno.test("sends one after another and at once on a channel, each into a reused or its own buffer, arrive intact", async () => {
+  const client = new AMQPClient(BROKER_URL);
+  await client.connect();
+  try {
+    const admin = await client.channel();
+    const exchange = uniqueName("frames-reuse");
+    await admin.exchangeDeclare(exchange, "topic", { autoDelete: true });
+    const queue = await admin.queueDeclare("", { exclusive: true });
+    await admin.queueBind(queue.name, exchange, "#");
+    const received: string[] = [];
+    await admin.basicConsume(queue.name, { noAck: true }, (message) => {
+      received.push(message.bodyToString() ?? "");
+    });
+    const batch = (name: string, n: number, size: number): ConfirmMessage[] =>
+      Array.from({ length: n }, (_, i) => ({
+        exchange,
+        routingKey: name,
+        body: `${name}-${i}:`.padEnd(size, name[0]),
+        properties: { messageId: `${name}-${i}` },
+      }));
+    const confirm = await ConfirmChannel.open(client);
+    // A large send, then smaller ones into its buffer, then two at once (one must make its own).
+    const sends = [batch("large", 20, 30_000), batch("small", 50, 300), batch("next", 50, 300)];
+    const expected: string[] = [];
+    for (const messages of sends) {
+      const outcomes = await confirm.publish(messages, 5_000);
+      assert(outcomes.every((o) => o.ok));
+      expected.push(...messages.map((m) => m.body));
+    }
+    const together = [batch("alpha", 40, 2_000), batch("beta", 40, 2_000)];
+    const outcomes = await Promise.all(
+      together.map((messages) => confirm.publish(messages, 5_000)),
+    );
+    assert(outcomes.flat().every((o) => o.ok));
+    expected.push(...together.flat().map((m) => m.body));
+    await until(() => received.length === expected.length, "every message back", 5_000);
+    assert.deepEqual(received, expected);
+    await confirm.close();
+  } finally {
+    await client.close();
+  }
+});
