@@ -112,7 +112,13 @@ Deno.test("a short string over 255 bytes fails that publish alone and leaves not
   frames.append(1, 8192, "ex", "é".repeat(127) + "a", true, {}, "");
 });
 
-Deno.test("a consumer reads back every property, header value and body as it was published", async () => {
+/**
+ * Runs `fn` with a confirm channel and the messages a consumer received
+ * from a fresh exchange (every routing key), on one connection, closed after.
+ */
+async function withConsumer(
+  fn: (exchange: string, confirm: ConfirmChannel, received: AMQPMessage[]) => Promise<void>,
+): Promise<void> {
   const client = new AMQPClient(BROKER_URL);
   await client.connect();
   try {
@@ -125,6 +131,16 @@ Deno.test("a consumer reads back every property, header value and body as it was
     await admin.basicConsume(queue.name, { noAck: true }, (message) => {
       received.push(message);
     });
+    const confirm = await ConfirmChannel.open(client);
+    await fn(exchange, confirm, received);
+    await confirm.close();
+  } finally {
+    await client.close();
+  }
+}
+
+Deno.test("a consumer reads back every property, header value and body as it was published", async () => {
+  await withConsumer(async (exchange, confirm, received) => {
     const headers = {
       text: "plain",
       unicode: "naïve — ünïcødé ✓",
@@ -162,7 +178,6 @@ Deno.test("a consumer reads back every property, header value and body as it was
       body,
       properties: { ...base, messageId: `${base.messageId}-${i}` },
     }));
-    const confirm = await ConfirmChannel.open(client);
     const outcomes = await confirm.publish(messages, 5_000);
     assert.deepEqual(outcomes.map((o) => o.ok), bodies.map(() => true));
     await until(() => received.length === bodies.length, "every message back", 5_000);
@@ -183,25 +198,11 @@ Deno.test("a consumer reads back every property, header value and body as it was
       assert.equal(p.timestamp?.getTime(), 1_700_000_000_000);
       assert.deepEqual(p.headers, { ...headers, bytes: headers.bytes, long: 123 });
     }
-    await confirm.close();
-  } finally {
-    await client.close();
-  }
+  });
 });
 
 Deno.test("sends one after another and at once on a channel, each into a reused or its own buffer, arrive intact", async () => {
-  const client = new AMQPClient(BROKER_URL);
-  await client.connect();
-  try {
-    const admin = await client.channel();
-    const exchange = uniqueName("frames-reuse");
-    await admin.exchangeDeclare(exchange, "topic", { autoDelete: true });
-    const queue = await admin.queueDeclare("", { exclusive: true });
-    await admin.queueBind(queue.name, exchange, "#");
-    const received: string[] = [];
-    await admin.basicConsume(queue.name, { noAck: true }, (message) => {
-      received.push(message.bodyToString() ?? "");
-    });
+  await withConsumer(async (exchange, confirm, received) => {
     const batch = (name: string, n: number, size: number): ConfirmMessage[] =>
       Array.from({ length: n }, (_, i) => ({
         exchange,
@@ -209,7 +210,6 @@ Deno.test("sends one after another and at once on a channel, each into a reused 
         body: `${name}-${i}:`.padEnd(size, name[0]),
         properties: { messageId: `${name}-${i}` },
       }));
-    const confirm = await ConfirmChannel.open(client);
     // A large send, then smaller ones into its buffer, then two at once (one must make its own).
     const sends = [batch("large", 20, 30_000), batch("small", 50, 300), batch("next", 50, 300)];
     const expected: string[] = [];
@@ -225,9 +225,6 @@ Deno.test("sends one after another and at once on a channel, each into a reused 
     assert(outcomes.flat().every((o) => o.ok));
     expected.push(...together.flat().map((m) => m.body));
     await until(() => received.length === expected.length, "every message back", 5_000);
-    assert.deepEqual(received, expected);
-    await confirm.close();
-  } finally {
-    await client.close();
-  }
+    assert.deepEqual(received.map((m) => m.bodyToString() ?? ""), expected);
+  });
 });
