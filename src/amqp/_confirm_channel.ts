@@ -5,13 +5,13 @@
 // writes of one call coalesced into one socket write. The transport sends
 // events on it; dead-letter replay republishes on it.
 
-import type { AMQPChannel, AMQPClient, AMQPProperties } from "@cloudamqp/amqp-client";
+import type { AMQPChannel, AMQPClient } from "@cloudamqp/amqp-client";
 import { withResolvers } from "../_async.ts";
 import { TransportError } from "../errors.ts";
 import { ConfirmTracker } from "./_confirm_tracker.ts";
 import { toTransportError } from "./_errors.ts";
 import { nextDeliveryTag, onConfirm, takeDeliveryTag } from "./_workarounds.ts";
-import { PublishFrames } from "./_publish_frames.ts";
+import { PublishFrames, type PublishProperties } from "./_publish_frames.ts";
 import type { SendOutcome } from "./transport.ts";
 
 /** One message to publish: AMQP properties with the timestamp in ms since the epoch. */
@@ -19,7 +19,7 @@ export interface ConfirmMessage {
   exchange: string;
   routingKey: string;
   body: string;
-  properties: Omit<AMQPProperties, "timestamp"> & { timestamp?: number };
+  properties: PublishProperties;
 }
 
 /** Why a confirm channel closed: over one publish the broker refused, or with its connection. */
