@@ -40,6 +40,9 @@ interface Deadline {
 }
 
 const CHANNEL_CLOSE = /^channel \d+ closed:/;
+// Room for a message's frames beside its body (an event's method and header
+// frames take ~250 bytes); the buffer grows when it is short.
+const FRAMES_BYTES = 512;
 // The largest buffer kept for reuse between calls.
 const SPARE_MAX = 8 * 1024 * 1024;
 
@@ -174,7 +177,7 @@ export class ConfirmChannel {
     if (!this.#paused) this.#arm(deadline);
     // The frames of the whole call go to the socket in one write.
     let capacity = 0;
-    for (let i = 0; i < messages.length; i++) capacity += messages[i].body.length + 512;
+    for (let i = 0; i < messages.length; i++) capacity += messages[i].body.length + FRAMES_BYTES;
     const frames = new PublishFrames(capacity, this.#spare);
     this.#spare = undefined;
     const first = nextDeliveryTag(this.channel);

@@ -186,8 +186,7 @@ export class PublishFrames {
       if (read < body.length) this.#ensure(3 * (body.length - read));
     }
     const size = this.#at - body0;
-    this.#view.setUint32(header + 7 + 4, Math.floor(size / 2 ** 32));
-    this.#view.setUint32(header + 7 + 8, size >>> 0);
+    this.#setInt64(header + 7 + 4, size);
     if (size === 0) {
       // No body frame for an empty body.
       this.#at = start;
@@ -239,8 +238,15 @@ export class PublishFrames {
   }
 
   #int64(value: number): void {
-    this.#view.setBigInt64(this.#at, BigInt(value));
+    this.#setInt64(this.#at, value);
     this.#at += 8;
+  }
+
+  // A safe integer as 8 octets, two's complement, without a BigInt: the high
+  // half's setUint32() wraps a negative quotient as two's complement does.
+  #setInt64(at: number, value: number): void {
+    this.#view.setUint32(at, Math.floor(value / 2 ** 32));
+    this.#view.setUint32(at + 4, value >>> 0);
   }
 
   // A length octet and the UTF-8 bytes.
