@@ -262,6 +262,12 @@ export type TransportErrorKind =
   | "nack"
   /** The message was returned as unroutable (`mandatory`). */
   | "unroutable"
+  /**
+   * The message cannot be written as AMQP frames (a short string such as the
+   * routing key over 255 bytes, a header value AMQP has no type for): never
+   * sent, and no retry can change that.
+   */
+  | "unencodable"
   /** The connection is blocked by a resource alarm on the broker. */
   | "blocked"
   /** No confirm within the publish timeout. */

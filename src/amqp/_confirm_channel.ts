@@ -11,7 +11,7 @@ import { TransportError } from "../errors.ts";
 import { ConfirmTracker } from "./_confirm_tracker.ts";
 import { toTransportError } from "./_errors.ts";
 import { nextDeliveryTag, onConfirm, takeDeliveryTag } from "./_workarounds.ts";
-import { PublishFrames, type PublishProperties } from "./_publish_frames.ts";
+import { FrameEncodeError, PublishFrames, type PublishProperties } from "./_publish_frames.ts";
 import type { SendOutcome } from "./transport.ts";
 
 /** One message to publish: AMQP properties with the timestamp in ms since the epoch. */
@@ -258,7 +258,7 @@ export class ConfirmChannel {
         body,
       );
     } catch (cause) {
-      settle(i, { ok: false, error: toTransportError(cause) });
+      settle(i, { ok: false, error: frameError(cause) });
       return;
     }
     const tag = takeDeliveryTag(channel);
@@ -332,4 +332,17 @@ export class ConfirmChannel {
     }
     if (next < Infinity && !this.#paused && this.#deadlines.size > 0) this.#wakeAt(next);
   }
+}
+
+/**
+ * Why a message could not be framed: one AMQP cannot carry is refused for
+ * good (it was never sent); anything else is a failure nobody foresaw, and
+ * retried like a lost connection.
+ */
+function frameError(cause: unknown): TransportError {
+  if (!(cause instanceof FrameEncodeError)) return toTransportError(cause);
+  return new TransportError("unencodable", `the message cannot be sent as AMQP: ${cause.message}`, {
+    sent: false,
+    cause,
+  });
 }

@@ -144,6 +144,8 @@ export const TRANSPORT_ERROR_KINDS: Readonly<
   "nack": RETRIABLE,
   // Returned under `mandatory`: no queue is bound for its routing key.
   "unroutable": permanent("unroutable"),
+  // It cannot be written as AMQP frames: the message itself is wrong.
+  "unencodable": permanent("rejected"),
   // A memory or disk alarm blocks publishing until it clears.
   "blocked": RETRIABLE,
   // No confirm in time: the broker may or may not have it, as for

@@ -8,6 +8,7 @@ import { AMQPClient } from "@cloudamqp/amqp-client";
 import {
   AmqpTransport,
   type AmqpTransportOptions,
+  classifyError,
   type OutboundMessage,
   type SendOutcome,
 } from "../../mod.ts";
@@ -122,6 +123,28 @@ Deno.test("AmqpTransport.send() pairs each return with the publish it answers, w
     const bodies = (await queue.drain()).map((body) => JSON.parse(body));
     assert.equal(bodies.length, 100);
     assert(bodies.every((b) => b.routed === true));
+  });
+});
+
+Deno.test("AmqpTransport.send() refuses for good, unsent, a message AMQP cannot carry; its neighbours are confirmed", async () => {
+  await withTransport(async ({ transport, exchange, admin }) => {
+    const queue = await boundQueue(admin, exchange, "routed");
+    const tooLong = "k".repeat(300);
+    const messages = [
+      message(exchange, "routed", "before", JSON.stringify({ n: 1 })),
+      message(exchange, tooLong, "long-key", JSON.stringify({ n: 2 })),
+      message(exchange, "routed", "after", JSON.stringify({ n: 3 })),
+    ];
+    const outcomes = await transport.send(messages, 5_000);
+    assert.deepEqual(kinds(outcomes), ["ok", "unencodable", "ok"]);
+    const refused = outcomes[1];
+    assert(!refused.ok);
+    assert.equal(refused.error.sent, false);
+    assert.match(refused.error.message, /routing key is longer than an AMQP short string/i);
+    assert.deepEqual(classifyError(refused.error), { retriable: false, reason: "rejected" });
+    const bodies = (await queue.drain()).map((body) => JSON.parse(body).n);
+    assert.deepEqual(bodies, [1, 3]);
+    assert.equal(transport.state, "connected");
   });
 });
 

@@ -30,6 +30,7 @@ const EXPECTED_KINDS: [TransportErrorKind, ErrorClassification][] = [
   ["blocked", RETRIABLE],
   ["timeout", RETRIABLE],
   ["unroutable", permanent("unroutable")],
+  ["unencodable", permanent("rejected")],
 ];
 
 const EXPECTED_CODES: [number, string, ErrorClassification][] = [
