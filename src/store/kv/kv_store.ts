@@ -3,14 +3,14 @@
  * `add()` resolves, survives a crash, and is delivered after a restart. This
  * file holds the {@linkcode KvStore} class, which ties together the key
  * layout (`_codec.ts`), the group commit (`_group_commit.ts`), the in-memory
- * window of records (`_window.ts`) and the lease (`_lease.ts`).
+ * window of records (`_window.ts`), the dead letters (`_dead_letters.ts`) and
+ * the lease (`_lease.ts`).
  *
  * @module
  */
 
 import { Exclusive } from "../../_async.ts";
 import { openKv } from "../../_runtime.ts";
-import { toDeadLetter } from "../_dead_letter.ts";
 import { StoreLockedError } from "../../errors.ts";
 import { openFailure, storeError } from "./_errors.ts";
 import type {
@@ -24,12 +24,7 @@ import type {
   StoreStats,
 } from "../store.ts";
 import {
-  DEAD_PREFIX,
-  deadKey,
-  fitDeadLetter,
-  fromDisk,
   KEY_BYTES,
-  type OnDisk,
   pendingKey,
   recordSize,
   SEQ_KEY,
@@ -37,6 +32,7 @@ import {
   toStored,
   toStoredRetry,
 } from "./_codec.ts";
+import { DeadLetterShelf } from "./_dead_letters.ts";
 import { GroupCommit, type Write } from "./_group_commit.ts";
 import { Lease } from "./_lease.ts";
 import { RecordWindow } from "./_window.ts";
@@ -130,7 +126,7 @@ export class KvStore implements PendingStore {
   #seq = 0;
   #dropped = 0;
   #expired = 0;
-  readonly #deadSeqs = new Set<number>();
+  readonly #dead: DeadLetterShelf;
   /** Serialises what reads past the window's cursors: loading, eviction, expiry. */
   readonly #exclusive = new Exclusive();
   #admissionsWaiting = 0;
@@ -143,6 +139,7 @@ export class KvStore implements PendingStore {
     this.#now = options.now ?? Date.now;
     this.#writes = new GroupCommit(kv, () => this.#seq, (e) => storeError(e, this.#path, "io"));
     this.#window = new RecordWindow(kv, options.memoryLimit, () => this.#writes.barrier());
+    this.#dead = new DeadLetterShelf(kv);
   }
 
   /**
@@ -545,7 +542,7 @@ export class KvStore implements PendingStore {
       oldestAcceptedAt: this.#window.oldestAcceptedAt(),
       droppedEvents: this.#dropped,
       expiredEvents: this.#expired,
-      deadLetters: this.#deadSeqs.size,
+      deadLetters: this.#dead.count,
       persistent: true,
       ...(this.#writes.failure === undefined ? {} : { storageError: this.#writes.failure.message }),
     };
@@ -578,7 +575,7 @@ export class KvStore implements PendingStore {
    */
   addDeadLetters(records: readonly DeadLetterRecord[]): Promise<void> {
     try {
-      return this.#writes.enqueue(records.map((record) => this.#deadLetterWrite(record)));
+      return this.#writes.enqueue(records.map((record) => this.#dead.write(record)));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -601,17 +598,10 @@ export class KvStore implements PendingStore {
    * await store.close();
    * ```
    */
-  async listDeadLetters(limit: number = Infinity): Promise<DeadLetterRecord[]> {
-    const found: DeadLetterRecord[] = [];
-    if (limit <= 0) return found;
-    const options = Number.isFinite(limit) ? { limit } : {};
-    const list = this.#kv.list<OnDisk<DeadLetterRecord>>({ prefix: DEAD_PREFIX }, options);
-    try {
-      for await (const entry of list) found.push(fromDisk(entry.value));
-    } catch (error) {
+  listDeadLetters(limit: number = Infinity): Promise<DeadLetterRecord[]> {
+    return this.#dead.list(limit).catch((error) => {
       throw storeError(error, this.#path, "io");
-    }
-    return found;
+    });
   }
 
   /**
@@ -633,11 +623,7 @@ export class KvStore implements PendingStore {
    * ```
    */
   removeDeadLetters(seqs: readonly number[]): Promise<void> {
-    return this.#writes.enqueue(seqs.map((seq) => ({
-      key: deadKey(seq),
-      size: KEY_BYTES,
-      committed: () => this.#deadSeqs.delete(seq),
-    })));
+    return this.#writes.enqueue(this.#dead.removals(seqs));
   }
 
   /**
@@ -676,13 +662,9 @@ export class KvStore implements PendingStore {
 
   /** Reads the highest seq and the dead letters' seqs, then counts and loads the pending records. */
   async #scan(): Promise<void> {
-    let seq = (await this.#kv.get<number>(SEQ_KEY)).value ?? 0;
-    for await (const entry of this.#kv.list({ prefix: DEAD_PREFIX })) {
-      const deadSeq = entry.key[1] as number;
-      this.#deadSeqs.add(deadSeq);
-      seq = Math.max(seq, deadSeq);
-    }
-    this.#seq = Math.max(seq, await this.#window.scan());
+    const seq = (await this.#kv.get<number>(SEQ_KEY)).value ?? 0;
+    const dead = await this.#dead.scan();
+    this.#seq = Math.max(seq, dead, await this.#window.scan());
   }
 
   #assertWritable(): void {
@@ -725,39 +707,18 @@ export class KvStore implements PendingStore {
 
   /**
    * Queues, for each record, its dead letter and then the delete of its
-   * pending entry. A group split over several atomics keeps this order, so a
-   * crash between them leaves a duplicate, never a loss.
+   * pending entry; a delete that does not commit leaves the record pending,
+   * counted again.
    */
   #deadLetterWrites(
     records: readonly PendingRecord[],
     reason: DeadLetterReason,
     writes: Write[],
   ): DeadLetterRecord[] {
-    const at = this.#now();
-    return records.map((record) => {
-      const letter = toDeadLetter(record, reason, at);
-      writes.push(this.#deadLetterWrite(letter));
-      writes.push({
-        key: pendingKey(record),
-        size: KEY_BYTES,
-        // Not deleted from disk: still pending, so counted and sent as before.
-        failed: () => {
-          this.#window.restore(record);
-          if (reason === "evicted") this.#dropped--;
-          else this.#expired--;
-        },
-      });
-      return letter;
+    return this.#dead.moveFrom(records, reason, this.#now(), writes, (record) => {
+      this.#window.restore(record);
+      if (reason === "evicted") this.#dropped--;
+      else this.#expired--;
     });
-  }
-
-  #deadLetterWrite(letter: DeadLetterRecord): Write {
-    const value = fitDeadLetter(letter);
-    return {
-      key: deadKey(letter.seq),
-      value,
-      size: recordSize(value),
-      committed: () => this.#deadSeqs.add(letter.seq),
-    };
   }
 }

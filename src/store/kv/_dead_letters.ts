@@ -1,0 +1,102 @@
+// The KV store's dead letters, under `["dead", seq]`: which ones are there,
+// the writes that add and delete them, and the list for the operator. A
+// pending record becomes a dead letter in the same group commit that deletes
+// its pending entry, the letter first: a crash between the two leaves a
+// duplicate, never a loss.
+
+import { toDeadLetter } from "../_dead_letter.ts";
+import type { DeadLetterReason, DeadLetterRecord, PendingRecord } from "../store.ts";
+import {
+  DEAD_PREFIX,
+  deadKey,
+  fitDeadLetter,
+  fromDisk,
+  KEY_BYTES,
+  type OnDisk,
+  pendingKey,
+  recordSize,
+} from "./_codec.ts";
+import type { Write } from "./_group_commit.ts";
+
+export class DeadLetterShelf {
+  readonly #kv: Deno.Kv;
+  /** The `seq` of every dead letter on disk (committed). */
+  readonly #seqs = new Set<number>();
+
+  constructor(kv: Deno.Kv) {
+    this.#kv = kv;
+  }
+
+  /** Dead letters on disk. */
+  get count(): number {
+    return this.#seqs.size;
+  }
+
+  /** Reads which dead letters are on disk; returns the highest `seq` among them (0 if none). */
+  async scan(): Promise<number> {
+    let highest = 0;
+    for await (const entry of this.#kv.list({ prefix: DEAD_PREFIX })) {
+      const seq = entry.key[1] as number;
+      this.#seqs.add(seq);
+      highest = Math.max(highest, seq);
+    }
+    return highest;
+  }
+
+  /**
+   * Queues, for each pending record, its dead letter and then the delete of
+   * its pending entry, in that order (a group split over several atomics
+   * keeps it). `notDeleted` runs for a record whose delete did not commit: it
+   * is still on disk, so still pending.
+   *
+   * @returns The dead letters.
+   */
+  moveFrom(
+    records: readonly PendingRecord[],
+    reason: DeadLetterReason,
+    at: number,
+    writes: Write[],
+    notDeleted: (record: PendingRecord) => void,
+  ): DeadLetterRecord[] {
+    return records.map((record) => {
+      const letter = toDeadLetter(record, reason, at);
+      writes.push(this.write(letter));
+      writes.push({ key: pendingKey(record), size: KEY_BYTES, failed: () => notDeleted(record) });
+      return letter;
+    });
+  }
+
+  /**
+   * The write of one dead letter, cut to fit one KV value.
+   *
+   * @throws {RangeError} When it would exceed Deno KV's value limit all the same.
+   */
+  write(letter: DeadLetterRecord): Write {
+    const value = fitDeadLetter(letter);
+    return {
+      key: deadKey(letter.seq),
+      value,
+      size: recordSize(value),
+      committed: () => this.#seqs.add(letter.seq),
+    };
+  }
+
+  /** The deletes of dead letters by `seq` (unknown ones delete nothing). */
+  removals(seqs: readonly number[]): Write[] {
+    return seqs.map((seq) => ({
+      key: deadKey(seq),
+      size: KEY_BYTES,
+      committed: () => this.#seqs.delete(seq),
+    }));
+  }
+
+  /** Up to `limit` dead letters, oldest first. */
+  async list(limit: number): Promise<DeadLetterRecord[]> {
+    const found: DeadLetterRecord[] = [];
+    if (limit <= 0) return found;
+    const options = Number.isFinite(limit) ? { limit } : {};
+    const list = this.#kv.list<OnDisk<DeadLetterRecord>>({ prefix: DEAD_PREFIX }, options);
+    for await (const entry of list) found.push(fromDisk(entry.value));
+    return found;
+  }
+}
