@@ -53,18 +53,23 @@ export class Intake {
     const encoded = encodeEvent(event, this.#parts.encode) as NewRecord;
     const { id } = encoded;
     const { store } = this.#parts;
-    // A store in memory keeps a new event before this returns, so no duplicate
-    // can come between: that case takes the short path. A duplicate (its id
-    // still pending or being stored), or a store that adds asynchronously,
-    // takes the general one.
-    if (
-      store.addNow === undefined || this.#accepting.has(id) || store.seqOf(id) !== undefined
-    ) {
+    // A duplicate (its id still pending or being stored) takes the general
+    // path. A new event on a store in memory is kept before this returns; on
+    // a store that adds asynchronously, it is known as being stored until it is.
+    if (this.#accepting.has(id) || store.seqOf(id) !== undefined) {
       return this.#accept([encoded], true, parent).then(firstOf);
     }
     encoded.exchange = this.#parts.exchange;
     encoded.acceptedAt = this.#parts.now();
-    return this.#addNow([encoded], true, parent)[0];
+    if (store.addNow !== undefined) return this.#addNow([encoded], true, parent)[0];
+    const added = this.#add([encoded], true, parent);
+    const stored = () => this.#accepting.delete(id);
+    added.then(stored, stored);
+    // A duplicate that comes while it is being stored gets this receipt; a
+    // failure is the caller's to see.
+    const receipt = added.then(firstOf);
+    this.#accepting.set(id, receipt);
+    return receipt;
   }
 
   /**

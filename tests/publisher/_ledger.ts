@@ -9,6 +9,7 @@ import {
   createRabbitMQAsyncEventPublisher,
   type DomainEvent,
   MemoryStore,
+  type PendingStore,
   type RabbitMQAsyncEventPublisher,
 } from "../../mod.ts";
 import type { FakeTransport } from "../_fake_transport.ts";
@@ -32,16 +33,25 @@ export function newEvents(
   });
 }
 
-/** A publisher on `fake` with a memory store, fast timers, and the breaker's transitions recorded. */
-export async function publisherOn(
+/**
+ * A publisher on `fake` with a memory store (or `store`), fast timers, and
+ * the breaker's transitions recorded.
+ */
+export async function publisherOn<S extends PendingStore = MemoryStore>(
   fake: FakeTransport,
   config: AsyncPublishConfig = {},
+  given?: S,
 ): Promise<{
   publisher: RabbitMQAsyncEventPublisher;
-  store: MemoryStore;
+  store: S;
   circuit: CircuitStateChange[];
 }> {
-  const store = new MemoryStore({ maxEvents: 100_000, maxBytes: 500_000_000, overflow: "reject" });
+  const store = given ??
+    new MemoryStore({
+      maxEvents: 100_000,
+      maxBytes: 500_000_000,
+      overflow: "reject",
+    }) as PendingStore as S;
   const circuit: CircuitStateChange[] = [];
   const publisher = await createRabbitMQAsyncEventPublisher(
     { exchange: EXCHANGE },
@@ -74,7 +84,7 @@ export interface Ledger {
 /** The ledger of `ids` after a run. */
 export async function ledger(
   fake: FakeTransport,
-  store: MemoryStore,
+  store: PendingStore,
   ids: Iterable<string>,
 ): Promise<Ledger> {
   const local = new Map((await store.listDeadLetters()).map((l) => [l.id, l.reason as string]));

@@ -5,6 +5,7 @@
 // real-broker case (both unroutable) is in duplicate_ids_broker_test.ts.
 
 import assert from "node:assert/strict";
+import { KvStore } from "../../mod.ts";
 import { FakeTransport } from "../_fake_transport.ts";
 import { until } from "../_wait.ts";
 import { assertAddsUp, EXCHANGE, ledger, newEvents, publisherOn, snapshot } from "./_ledger.ts";
@@ -55,6 +56,50 @@ Deno.test("a high-priority publish() of an id still pending awaits the pending e
     assertAddsUp(await ledger(fake, store, [first.id]), 1);
   } finally {
     await publisher.close({ timeoutMs: 1_000 });
+    await fake.close();
+  }
+});
+
+Deno.test("publish() of an id still being committed to Deno KV answers with that event's receipt, stored once", async () => {
+  const [old, first] = newEvents(2);
+  // Full with one event: the next add() evicts it, and while that read and
+  // commit are under way, the new event is known only as being stored.
+  const limits = {
+    maxEvents: 1,
+    maxBytes: 1_000_000,
+    overflow: "drop-oldest-lowest-priority" as const,
+  };
+  const kv = await KvStore.open({ path: ":memory:", limits, memoryLimit: 1 });
+  const fake = new FakeTransport();
+  // A batch of 10 is not due: the events wait until flush().
+  const { publisher, store } = await publisherOn(fake, { flushInterval: 60_000 }, kv);
+  try {
+    await publisher.publish(old);
+    // In one tick: the second call comes while the first one is being stored.
+    const receipts = [
+      publisher.publish(first),
+      publisher.publish({ ...first, data: { again: 1 } }),
+    ];
+    assert.deepEqual(await Promise.all(receipts), [
+      { id: first.id, status: "queued" },
+      { id: first.id, status: "queued" },
+    ]);
+    assert.equal(store.counts().size, 1);
+    assert.equal(publisher.getStats().deduplicatedEvents, 1);
+    await publisher.flush(5_000);
+    const sent = fake.attemptsOf(first.id, EXCHANGE);
+    assert.equal(sent.length, 1);
+    assert.deepEqual(JSON.parse(sent[0].message.body).data, first.data);
+    assert.equal(publisher.getStats().publishedEvents, 1);
+    // The evicted event's dead letter is shipped to the broker, then dropped here.
+    await until(() => store.stats().deadLetters === 0, () => snapshot(publisher, fake));
+    const account = await ledger(fake, store, [old.id, first.id]);
+    assert.deepEqual(account.confirmed, [first.id]);
+    assert.equal(account.deadLettered.get(old.id), "evicted");
+    assertAddsUp(account, 2);
+  } finally {
+    await publisher.close({ timeoutMs: 1_000 });
+    await store.close();
     await fake.close();
   }
 });
