@@ -215,6 +215,10 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 60 * 1024;
 const AMQP_PRIORITY: Record<EventPriority, number> = { high: 9, normal: 5, low: 1 };
 // AMQP short strings (message_id, type, routing key) hold at most 255 bytes.
 const SHORT_STRING_BYTES = 255;
+// A UTF-16 code unit takes at most 3 bytes in UTF-8 (a pair of them, 4): a
+// string this short fits in a short string whatever it holds.
+const SURELY_SHORT = Math.floor(SHORT_STRING_BYTES / 3);
+const STRING_METADATA = ["source", "correlationId", "causationId"] as const;
 // deno-lint-ignore no-control-regex
 const NOT_ASCII = /[^\x00-\x7f]/;
 
@@ -279,7 +283,7 @@ export function encodeEvent(event: DomainEvent, options: EncodeOptions = {}): En
       `'metadata.priority' must be "high", "normal" or "low": got ${describe(priority)}`,
     );
   }
-  for (const field of ["source", "correlationId", "causationId"] as const) {
+  for (const field of STRING_METADATA) {
     const value = metadata[field];
     if (value !== undefined && typeof value !== "string") {
       throw new EventValidationError(
@@ -332,7 +336,7 @@ export function encodeEvent(event: DomainEvent, options: EncodeOptions = {}): En
     );
   }
   const key = routingKey(event);
-  if (typeof key !== "string" || utf8Length(key) > SHORT_STRING_BYTES) {
+  if (typeof key !== "string" || !fitsShortString(key)) {
     throw new EventValidationError(
       "routingKey",
       `the routing key must be a string of at most 255 bytes: got ${describe(key)}`,
@@ -385,6 +389,10 @@ export function utf8Length(text: string): number {
   return bytes;
 }
 
+function fitsShortString(value: string): boolean {
+  return value.length <= SURELY_SHORT || utf8Length(value) <= SHORT_STRING_BYTES;
+}
+
 function byType(event: DomainEvent): string {
   return event.type;
 }
@@ -396,7 +404,7 @@ function shortString(value: unknown, field: string): string {
       `'${field}' must be a non-empty string: got ${describe(value)}`,
     );
   }
-  if (utf8Length(value) > SHORT_STRING_BYTES) {
+  if (!fitsShortString(value)) {
     throw new EventValidationError(
       field,
       `'${field}' must be at most 255 bytes: got ${utf8Length(value)} bytes`,

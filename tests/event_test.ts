@@ -147,3 +147,31 @@ Deno.test("utf8Length() agrees with TextEncoder on ASCII, 2-, 3- and 4-byte char
     assert.equal(utf8Length(text), encoder.encode(text).length, JSON.stringify(text));
   }
 });
+
+Deno.test("encodeEvent() holds id, type, correlation id and routing key to 255 bytes of UTF-8, however short in characters", () => {
+  const fits = [
+    "k".repeat(255),
+    "é".repeat(127) + "k", // 255 bytes in 128 characters
+    "€".repeat(85), // 255 bytes in 85 characters
+    "😀".repeat(63) + "abc", // 255 bytes in 129 code units
+  ];
+  const tooLong = ["k".repeat(256), "é".repeat(128), "€".repeat(85) + "k", "😀".repeat(64)];
+  for (const text of fits) assert.equal(utf8Length(text), 255);
+  for (const text of tooLong) assert(utf8Length(text) > 255);
+  const event = (over: Partial<DomainEvent>): DomainEvent => ({ ...withData({}), ...over });
+  for (const text of fits) {
+    const encoded = encodeEvent(event({ id: text, type: text, metadata: { correlationId: text } }));
+    assert.equal(encoded.routingKey, text);
+    assert.equal(encoded.properties.correlationId, text);
+  }
+  for (const text of tooLong) {
+    assert.equal(refusal(event({ id: text })).field, "id");
+    assert.equal(refusal(event({ type: text })).field, "type");
+    assert.equal(
+      refusal(event({ metadata: { correlationId: text } })).field,
+      "metadata.correlationId",
+    );
+    const byKey = () => encodeEvent(event({}), { routingKey: () => text });
+    assert.throws(byKey, (e) => e instanceof EventValidationError && e.field === "routingKey");
+  }
+});
