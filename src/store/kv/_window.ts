@@ -16,6 +16,8 @@ import { fromDisk, type OnDisk, PENDING_PREFIX, pendingAfter } from "./_codec.ts
 
 // A kv.list() returns at most this many entries per round trip.
 const LIST_BATCH = 1000;
+// A prefetch waits for room for this many records (or a quarter of the window, if smaller).
+const PREFETCH_MIN = 256;
 
 export class RecordWindow {
   readonly #kv: Deno.Kv;
@@ -219,9 +221,41 @@ export class RecordWindow {
     return released;
   }
 
-  /** Hands out ready records from memory alone; right when nothing waits on disk only. */
+  /**
+   * Hands out ready records from memory, most urgent first, up to the first
+   * priority whose next records wait on disk: those come before anything
+   * less urgent, so {@linkcode take} goes on from there.
+   */
   takeLoaded(limit: number, now: number): PendingRecord[] {
-    return this.#index.take(limit, now);
+    const taken: PendingRecord[] = [];
+    for (const priority of PRIORITIES) {
+      this.#index.takeFrom(priority, limit, now, taken);
+      if (taken.length >= limit || this.onDiskOnly(priority) > 0) break;
+    }
+    return taken;
+  }
+
+  /**
+   * Whether {@linkcode prefetch} would load anything: records wait on disk
+   * only, and the window has room for a read's worth of them.
+   */
+  wantsPrefetch(): boolean {
+    const least = Math.min(PREFETCH_MIN, Math.ceil(this.#memoryLimit / 4));
+    return this.onDiskOnly() > 0 && this.#memoryLimit - this.#index.size >= least;
+  }
+
+  /**
+   * Loads, into the room the window has, the next records on disk, most
+   * urgent priority first, so that a take() finds them in memory rather
+   * than waiting for the read.
+   */
+  async prefetch(): Promise<void> {
+    while (this.wantsPrefetch()) {
+      const priority = PRIORITIES.find((p) => this.onDiskOnly(p) > 0)!;
+      const room = this.#memoryLimit - this.#index.size;
+      // None loaded: the rest is still being committed, and committed() counts it.
+      if (await this.#load(priority, Math.min(room, LIST_BATCH)) === 0) return;
+    }
   }
 
   /** Hands out ready records, most urgent first, loading from disk as the window runs short. */

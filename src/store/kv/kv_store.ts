@@ -130,6 +130,7 @@ export class KvStore implements PendingStore {
   /** Serialises what reads past the window's cursors: loading, eviction, expiry. */
   readonly #exclusive = new Exclusive();
   #admissionsWaiting = 0;
+  #prefetching = false;
 
   private constructor(kv: Deno.Kv, ownsKv: boolean, options: KvStoreOptions) {
     this.#kv = kv;
@@ -315,7 +316,9 @@ export class KvStore implements PendingStore {
 
   /**
    * Hands out up to `limit` ready events, most urgent first, loading records
-   * from disk as the window runs short. Hands out nothing once the lease is lost.
+   * from disk as the window runs short, then reads ahead into the window's
+   * room so that the next call finds them in memory. Hands out nothing once
+   * the lease is lost.
    *
    * @param limit The most events to hand out.
    * @param now The current time.
@@ -340,16 +343,27 @@ export class KvStore implements PendingStore {
    */
   take(limit: number, now: number): Promise<PendingRecord[]> {
     if (this.#state !== "open") return Promise.resolve([]);
-    if (this.#window.onDiskOnly() === 0) {
-      return Promise.resolve(this.#window.takeLoaded(limit, now));
+    const window = this.#window;
+    const taken = window.takeLoaded(limit, now);
+    if (taken.length === limit || window.onDiskOnly() === 0) {
+      this.#prefetch();
+      return Promise.resolve(taken);
     }
-    return this.#exclusive.run(() => this.#window.take(limit, now)).catch((error) => {
-      throw storeError(error, this.#path, "io");
-    });
+    return this.#exclusive.run(() => window.take(limit - taken.length, now)).then(
+      (more) => {
+        this.#prefetch();
+        return taken.length === 0 ? more : taken.concat(more);
+      },
+      (error) => {
+        window.release(taken);
+        throw storeError(error, this.#path, "io");
+      },
+    );
   }
 
   /**
-   * Deletes in-flight events. They leave the store at once; their deletes
+   * Deletes in-flight events, and reads ahead records waiting on disk into
+   * the room they leave. They leave the store at once; their deletes
    * on disk ride with the next group commit, and nothing waits for them: a
    * delete lost in a crash means the event is sent again after the restart
    * (a duplicate, which `message_id` lets consumers drop), never a loss. A
@@ -375,6 +389,7 @@ export class KvStore implements PendingStore {
     this.#writes.defer(
       this.#window.remove(records).map((record) => ({ key: pendingKey(record), size: KEY_BYTES })),
     );
+    this.#prefetch();
     return Promise.resolve();
   }
 
@@ -665,6 +680,19 @@ export class KvStore implements PendingStore {
     const seq = (await this.#kv.get<number>(SEQ_KEY)).value ?? 0;
     const dead = await this.#dead.scan();
     this.#seq = Math.max(seq, dead, await this.#window.scan());
+  }
+
+  /**
+   * Reads ahead the records waiting on disk into the window's room, one read
+   * at a time, so that the next take() does not wait for the disk. A failed
+   * read is left to that take(), which reads again and reports it.
+   */
+  #prefetch(): void {
+    if (this.#prefetching || this.#state !== "open" || !this.#window.wantsPrefetch()) return;
+    this.#prefetching = true;
+    this.#exclusive.run(() => this.#window.prefetch())
+      .catch(() => {})
+      .finally(() => this.#prefetching = false);
   }
 
   #assertWritable(): void {

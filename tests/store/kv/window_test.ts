@@ -15,6 +15,7 @@ import {
   sendOrder,
   withDir,
 } from "./_helpers.ts";
+import { until } from "../../_wait.ts";
 
 Deno.test("KvStore holds at most memoryLimit records yet drains 5,000 in order", async () => {
   await withDir(async (dir) => {
@@ -180,6 +181,29 @@ Deno.test("KvStore reads back unloaded records with their saved retry and withou
     } finally {
       await store.close();
       kv.close();
+    }
+  });
+});
+
+Deno.test("KvStore reads ahead into the window's room after a take, so the next take waits for no disk read", async () => {
+  await withDir(async (dir) => {
+    const store = await open(dir, { memoryLimit: 100 });
+    try {
+      const added = Array.from({ length: 1_000 }, (_, i) => event(`r${i}`, "normal"));
+      const full = () => store.loadedCount === Math.min(100, store.stats().size);
+      await store.add(added);
+      const ids: string[] = [];
+      for (let round = 0; round < 20; round++) {
+        const taken = await store.take(50, Date.now());
+        ids.push(...taken.map((r) => r.id));
+        await store.remove(taken);
+        // Room for 50: the next 50 on disk are read while nothing is taken.
+        await until(full, () => `loaded ${store.loadedCount} of ${store.stats().size}`);
+      }
+      assertEquals(ids, added.map((e) => e.id));
+      assertEquals(store.stats().size, 0);
+    } finally {
+      await store.close();
     }
   });
 });
