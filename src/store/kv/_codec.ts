@@ -1,7 +1,7 @@
 // How the KV store lays out its keys and turns records into KV values and
-// back: the key of each record, the fields that are stored, the body as UTF-8
-// bytes, the size estimate checked against Deno KV's value limit, and a dead
-// letter cut to fit one value.
+// back: the key of each record, the fields that are stored, the body (as it
+// is when ASCII, as UTF-8 bytes otherwise), the size estimate checked against
+// Deno KV's value limit, and a dead letter cut to fit one value.
 //
 // | key                       | value                                                 |
 // |---------------------------|-------------------------------------------------------|
@@ -88,23 +88,28 @@ export function toStoredRetry(record: PendingRecord): PendingRecord {
   return value;
 }
 
-/** A record as stored: the body as its UTF-8 bytes. */
-export type OnDisk<T extends { body: string }> = Omit<T, "body"> & { body: Uint8Array };
+/** A record as stored: the body as it is when ASCII, as its UTF-8 bytes otherwise. */
+export type OnDisk<T extends { body: string }> = Omit<T, "body"> & { body: string | Uint8Array };
 
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder();
 
-// The body is stored as UTF-8 bytes, not as a string: V8 serialises a string
-// that holds one character beyond Latin-1 at two bytes per character, which
-// would double a large ASCII body with a single euro sign in it.
+// A body that is not ASCII is stored as its UTF-8 bytes: V8 serialises a
+// string that holds one character beyond Latin-1 at two bytes per character,
+// which would double a large body with a single euro sign in it. An ASCII
+// body (its UTF-8 length, `bytes`, is its length) takes a byte a character as
+// a string already, and is stored as it is, without a copy of the record.
 export function toDisk(value: unknown): unknown {
   if (typeof value !== "object" || value === null || !("body" in value)) return value;
-  const { body } = value as { body: unknown };
-  return typeof body === "string" ? { ...value, body: utf8.encode(body) } : value;
+  const { body, bytes } = value as { body: unknown; bytes?: unknown };
+  if (typeof body !== "string" || bytes === body.length) return value;
+  return { ...value, body: utf8.encode(body) };
 }
 
 export function fromDisk<T extends { body: string }>(value: OnDisk<T>): T {
-  return { ...value, body: fromUtf8.decode(value.body) } as unknown as T;
+  const { body } = value;
+  if (typeof body === "string") return value as unknown as T;
+  return { ...value, body: fromUtf8.decode(body) } as unknown as T;
 }
 
 /**

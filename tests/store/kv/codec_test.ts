@@ -33,6 +33,41 @@ Deno.test("the KV codec stores a body as UTF-8 bytes and reads it back unchanged
   assertEquals(fromDisk(stored).body, record.body);
 });
 
+Deno.test("the KV codec stores an ASCII body as it is, and reads back both layouts", () => {
+  const body = JSON.stringify({ note: "x".repeat(1_000) });
+  const record = { ...event("ascii"), body, bytes: body.length } as PendingRecord;
+  assert(toDisk(record) === record, "an ASCII record is stored as it is, not copied");
+  assert(fromDisk(record as OnDisk<PendingRecord>) === record);
+  // What earlier versions wrote: every body as UTF-8 bytes.
+  const older = { ...record, body: new TextEncoder().encode(body) };
+  assertEquals(fromDisk(older), record);
+});
+
+Deno.test("KvStore keeps ASCII, Latin-1 and other bodies as they were across a reopen", async () => {
+  await withDir(async (dir) => {
+    const bodies = ["plain", "café crème", "price: 5 € 😀", "x".repeat(50_000)];
+    const added = bodies.map((body, i) => ({
+      ...event(`b${i}`),
+      body,
+      bytes: new TextEncoder().encode(body).length,
+    }));
+    const first = await open(dir);
+    try {
+      await first.add(added);
+    } finally {
+      await first.close();
+    }
+    const again = await open(dir);
+    try {
+      const taken = await again.take(10, Date.now());
+      assertEquals(taken.map((r) => r.body), bodies);
+      assertEquals(again.stats().bytes, added.reduce((n, r) => n + r.bytes, 0));
+    } finally {
+      await again.close();
+    }
+  });
+});
+
 Deno.test("fitDeadLetter() gives up the error text first to fit one Deno KV value", () => {
   const record = { ...event("big"), body: "x".repeat(60_000), bytes: 60_000 };
   const letter = {
