@@ -53,8 +53,17 @@ export function deadKey(seq: number): Deno.KvKey {
   return [...DEAD_PREFIX, seq];
 }
 
-/** The fields of a pending record that are stored, and nothing else. */
-export function toStored(record: PendingRecord): PendingRecord {
+/**
+ * The fields of a pending record that are stored, and nothing else, with its
+ * place and delivery schedule (given apart, so that a new record is built
+ * once rather than completed, then copied).
+ */
+export function toStored(
+  record: NewRecord & Partial<PendingRecord>,
+  seq: number,
+  attempts: number,
+  nextAttemptAt: number,
+): PendingRecord {
   const stored: PendingRecord = {
     id: record.id,
     type: record.type,
@@ -65,9 +74,9 @@ export function toStored(record: PendingRecord): PendingRecord {
     properties: record.properties,
     exchange: record.exchange,
     acceptedAt: record.acceptedAt,
-    seq: record.seq,
-    attempts: record.attempts,
-    nextAttemptAt: record.nextAttemptAt,
+    seq,
+    attempts,
+    nextAttemptAt,
   };
   if (record.firstFailureAt !== undefined) stored.firstFailureAt = record.firstFailureAt;
   if (record.lastFailureAt !== undefined) stored.lastFailureAt = record.lastFailureAt;
@@ -81,7 +90,7 @@ export function toStored(record: PendingRecord): PendingRecord {
  * size check; a longer `lastError` is cut so that saving it cannot fail.
  */
 export function toStoredRetry(record: PendingRecord): PendingRecord {
-  const value = toStored(record);
+  const value = toStored(record, record.seq, record.attempts, record.nextAttemptAt);
   if (value.lastError !== undefined && value.lastError.length > MAX_ERROR_CHARS) {
     value.lastError = value.lastError.slice(0, MAX_ERROR_CHARS);
   }

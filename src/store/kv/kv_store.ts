@@ -714,12 +714,7 @@ export class KvStore implements PendingStore {
     const evicted = this.#deadLetterWrites(victims, "evicted", writes);
     this.#dropped += evicted.length;
     const records = events.map((event, i) => {
-      const record = toStored({
-        ...event,
-        seq: ++this.#seq,
-        attempts: event.attempts ?? 0,
-        nextAttemptAt: event.acceptedAt,
-      });
+      const record = toStored(event, ++this.#seq, event.attempts ?? 0, event.acceptedAt);
       this.#window.adding(record);
       writes.push({
         key: pendingKey(record),
