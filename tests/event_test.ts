@@ -139,12 +139,15 @@ Deno.test("encodeEvent() names the getter that throws while the data is read", (
   assert(error.message.includes("no value"), error.message);
 });
 
-Deno.test("utf8Length() agrees with TextEncoder on ASCII, 2-, 3- and 4-byte characters", () => {
+Deno.test("utf8Length() agrees with TextEncoder on ASCII, 2-, 3- and 4-byte characters, short and long", () => {
   const encoder = new TextEncoder();
-  for (
-    const text of ["", 'plain ascii {"a":1}', "é", "€uro", "😀 emoji", "a\u0000b", "ü".repeat(300)]
-  ) {
-    assert.equal(utf8Length(text), encoder.encode(text).length, JSON.stringify(text));
+  const texts = ["", 'plain ascii {"a":1}', "é", "€uro", "😀 emoji", "a\u0000b", "ü".repeat(300)];
+  // Lone surrogates count as the replacement character TextEncoder writes.
+  texts.push("\ud800", "x\udc00y", "\ud800\ud83d\ude00");
+  // Past what it encodes in its own memory (a million bytes), it counts.
+  for (const text of [...texts]) texts.push(text + "k".repeat(400_000), "k".repeat(400_000) + text);
+  for (const text of texts) {
+    assert.equal(utf8Length(text), encoder.encode(text).length, JSON.stringify(text.slice(0, 20)));
   }
 });
 
