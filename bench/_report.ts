@@ -1,7 +1,7 @@
 // The benchmark's results as markdown tables: throughput with ratios and CPU
 // per event, latency percentiles, and the backlog curve.
 
-import type { Metric, Results } from "./publisher_bench.ts";
+import type { Metric, Results } from "./_results.ts";
 
 const int = (v: number) => Number.isNaN(v) ? "–" : Math.round(v).toLocaleString("en-US");
 const ms = (v: number) => Number.isNaN(v) ? "–" : v < 1 ? v.toFixed(3) : v.toFixed(1);

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Metric, Results } from "./publisher_bench.ts";
+import type { Metric, Results } from "./_results.ts";
 
 const WIDTH = 900;
 const LABEL = 360;

@@ -27,6 +27,7 @@ import { median } from "./_measure.ts";
 import { formatTable } from "./_report.ts";
 import { type Group, GROUPS, type Row, rows } from "./_rows.ts";
 import { renderChart } from "./chart.ts";
+import type { Metric, Results } from "./_results.ts";
 
 export { formatTable };
 
@@ -50,65 +51,6 @@ export interface BenchOptions {
   url?: string;
   /** Progress lines. @default {console.error, silent with `smoke`} */
   log?: (line: string) => void;
-}
-
-/** One figure of one row over the rounds. */
-export interface Metric {
-  /** Stable id: `<row>.<figure>`, e.g. `memory.throughput`. */
-  id: string;
-  /** The row's id. */
-  row: string;
-  /** The row's group. */
-  group: Group;
-  /** What the row measures. */
-  label: string;
-  /** The figure: `throughput`, `cpu`, `p50`, `p99`, `max`, `heap`, `rss`, `drainSeconds`, ... */
-  key: string;
-  /** `events/s`, `µs/event`, `ms`, `B/event`, `MB` or `s`. */
-  unit: string;
-  /** Whether the row is a reference. */
-  reference: boolean;
-  /** The queue type. */
-  queueType: string;
-  /** Events per run, and their encoded size. */
-  events: number;
-  bytes: number;
-  /** In-flight bound, where the row has one. */
-  inFlight?: number;
-  /** One figure per round. */
-  runs: number[];
-  median: number;
-  min: number;
-  max: number;
-  /** Median over the reference's median: the best reference for throughput, the raw loop for CPU. */
-  ratio?: number;
-  /** The row it is compared to. */
-  comparedTo?: string;
-  /** The target on this figure, if any, and whether the median meets it. */
-  target?: { text: string; met: boolean };
-}
-
-/** What {@linkcode runBenchmarks} returns (and writes as JSON). */
-export interface Results {
-  /** When the run started (ISO 8601). */
-  date: string;
-  /** Runtime versions and machine. */
-  environment: {
-    deno: string;
-    v8: string;
-    node?: string;
-    os: string;
-    cpus: number;
-    load?: number[];
-  };
-  /** The options the run used. */
-  options: { events: number; runs: number; warmUp: boolean; backlogs: readonly number[] };
-  /** Every figure. */
-  metrics: Metric[];
-  /** Rows that could not run, and why. */
-  skipped: { row: string; reason: string }[];
-  /** Wall time of the whole run, in ms. */
-  totalMs: number;
 }
 
 const DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672";
