@@ -16,8 +16,10 @@ import { fromDisk, type OnDisk, PENDING_PREFIX, pendingAfter } from "./_codec.ts
 
 // A kv.list() returns at most this many entries per round trip.
 const LIST_BATCH = 1000;
-// A prefetch waits for room for this many records (or a quarter of the window, if smaller).
-const PREFETCH_MIN = 256;
+// The fewest records worth one read from disk: a take() short of records
+// reads at least this many, and a prefetch waits for room for as many (or a
+// quarter of the window, if smaller).
+const READ_MIN = 256;
 
 export class RecordWindow {
   readonly #kv: Deno.Kv;
@@ -240,7 +242,7 @@ export class RecordWindow {
    * only, and the window has room for a read's worth of them.
    */
   wantsPrefetch(): boolean {
-    const least = Math.min(PREFETCH_MIN, Math.ceil(this.#memoryLimit / 4));
+    const least = Math.min(READ_MIN, Math.ceil(this.#memoryLimit / 4));
     return this.onDiskOnly() > 0 && this.#memoryLimit - this.#index.size >= least;
   }
 
@@ -274,7 +276,10 @@ export class RecordWindow {
           this.#stalled = true;
           return taken;
         }
-        const loaded = await this.#load(priority, Math.min(room, Math.max(want, 256), LIST_BATCH));
+        const loaded = await this.#load(
+          priority,
+          Math.min(room, Math.max(want, READ_MIN), LIST_BATCH),
+        );
         if (loaded === 0) break;
         this.#index.takeFrom(priority, limit, now, taken);
       }
