@@ -324,6 +324,23 @@ export function rows(plan: Plan): Row[] {
       },
     );
   }
+  // The broker works harder as its queue grows: each backlog's drain is
+  // compared with the raw loop sending as many events into an empty queue,
+  // so that what bends with the count is told apart from what the broker does.
+  for (const count of plan.backlogs) {
+    list.push({
+      id: `backlog.raw.${count}`,
+      group: "backlog",
+      label: `raw amqp-client loop, ${DEFAULT_IN_FLIGHT} in flight, ${
+        count.toLocaleString("en-US")
+      } events`,
+      queueType: "classic",
+      count,
+      bytes: 300,
+      inFlight: DEFAULT_IN_FLIGHT,
+      run: onTopology("classic", 300, (run) => rawLoop(run, DEFAULT_IN_FLIGHT)),
+    });
+  }
   for (const kv of [false, true]) {
     for (const count of kv ? plan.backlogs : plan.backlogs.slice(0, 2)) {
       const run = plan.backlogInProcess ? backlog : backlogInChild;
@@ -334,7 +351,7 @@ export function rows(plan: Plan): Row[] {
         queueType: "classic",
         count,
         bytes: 300,
-        compareTo: ["ref.raw.500"],
+        compareTo: [`backlog.raw.${count}`],
         run: (ctx, n) => run({ url: ctx.url, kv, count: n, bytes: 300 }),
       });
     }

@@ -49,8 +49,18 @@ Deno.test("runBenchmarks({ smoke: true }) gives every row finite figures, positi
       assert(metric.ratio! > 0, `${id}.${key} has no ratio`);
     }
   }
+  // A backlog's drain is compared with the raw loop sending as many events.
+  for (const store of ["memory", "kv"]) {
+    const metric = results.metrics.find((m) => m.id === `backlog.${store}.300.throughput`);
+    assert.equal(metric?.comparedTo, "backlog.raw.300", `backlog.${store}.300`);
+    assert(metric.ratio! > 0, `backlog.${store}.300 has no ratio`);
+  }
   const table = formatTable(results);
   assert.match(table, /publish\(\), memory store/);
+  assert.match(
+    table,
+    /\| backlog of 300, Deno KV store \|.*\| [\d,]+ \(\d+\.\d\d×\) \| [\d,]+ \|$/m,
+  );
   assert.match(table, /\| \d+\.\d\d × ceiling\.memory \|/);
   assert.match(renderChart(results), /^<svg [^>]*>[\s\S]*<\/svg>\n$/);
 });
