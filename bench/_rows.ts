@@ -337,7 +337,6 @@ export function rows(plan: Plan): Row[] {
       queueType: "classic",
       count,
       bytes: 300,
-      inFlight: DEFAULT_IN_FLIGHT,
       run: onTopology("classic", 300, (run) => rawLoop(run, DEFAULT_IN_FLIGHT)),
     });
   }

@@ -64,8 +64,7 @@ function inFlightPanel(metrics: Metric[], top: number): [string, number] {
   const series = (raw: boolean) =>
     metrics.filter((m) =>
       m.key === "throughput" && m.inFlight !== undefined && m.queueType === "classic" &&
-      m.bytes === 300 && m.group !== "backlog" && // a backlog's raw loop sends more events
-      (raw ? m.row.includes("raw") : !m.reference && !m.row.includes("raw"))
+      m.bytes === 300 && (raw ? m.row.includes("raw") : !m.reference && !m.row.includes("raw"))
     ).sort((a, b) => a.inFlight! - b.inFlight!);
   const lines = [series(true), series(false)];
   const points = lines.flat();
