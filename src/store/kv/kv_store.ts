@@ -202,6 +202,8 @@ export class KvStore implements PendingStore {
       });
       await store.#scan();
     } catch (error) {
+      // A lease taken before the scan failed is given back, so that the next open is not refused.
+      await store.#lease?.release().catch(() => {});
       if (ownsKv) kv.close();
       throw storeError(error, path, "io");
     }

@@ -1,7 +1,8 @@
 // The lease on a KV store file: one owner at a time, takeover of a stale or
 // dead holder, and losing the lease to another owner.
 
-import { StoreLockedError } from "../../../src/errors.ts";
+import { StoreError, StoreLockedError } from "../../../src/errors.ts";
+import { PENDING_PREFIX } from "../../../src/store/kv/_codec.ts";
 import { KvStore } from "../../../src/store/kv/kv_store.ts";
 import { assert, assertEquals, assertRejects, event, open, ROOMY, withDir } from "./_helpers.ts";
 
@@ -70,5 +71,25 @@ Deno.test("KvStore refuses a second open in one process through another spelling
       await second?.close();
       await first.close();
     }
+  });
+});
+
+Deno.test("KvStore.open() that fails reading the store gives the lease back, so that the next open is not refused", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/events.kv`;
+    const kv = await Deno.openKv(path);
+    try {
+      // A pending entry that is not a record: the scan at open fails on it.
+      await kv.set([...PENDING_PREFIX, 1, 1], null);
+      await assertRejects(() => open(dir), StoreError, "failed to read or write");
+      assertEquals((await kv.get(["lease"])).value, null);
+      await kv.delete([...PENDING_PREFIX, 1, 1]);
+    } finally {
+      kv.close();
+    }
+    // Before, the failed open kept its lease (and this process's claim on the
+    // path) until the lease expired: this open was refused as "in use".
+    const store = await open(dir);
+    await store.close();
   });
 });
