@@ -4,15 +4,15 @@
  * file holds the {@linkcode KvStore} class, which ties together the key
  * layout (`_codec.ts`), the group commit (`_group_commit.ts`), the in-memory
  * window of records (`_window.ts`), the dead letters (`_dead_letters.ts`) and
- * the lease (`_lease.ts`).
+ * the lease (`_lease.ts`); its options (`options.ts`) are checked, and the
+ * file opened and leased, by `_open.ts`.
  *
  * @module
  */
 
 import { Exclusive } from "../../_async.ts";
-import { openKv } from "../../_runtime.ts";
 import { StoreLockedError } from "../../errors.ts";
-import { openFailure, storeError } from "./_errors.ts";
+import { storeError } from "./_errors.ts";
 import type {
   AddResult,
   DeadLetterReason,
@@ -34,54 +34,12 @@ import {
 } from "./_codec.ts";
 import { DeadLetterShelf } from "./_dead_letters.ts";
 import { GroupCommit, type Write } from "./_group_commit.ts";
-import { Lease } from "./_lease.ts";
+import type { Lease } from "./_lease.ts";
+import { checkOpenOptions, openStoreKv, takeLeaseAndLoad } from "./_open.ts";
+import type { KvStoreOptions } from "./options.ts";
 import { RecordWindow } from "./_window.ts";
 
-/**
- * Options of {@linkcode KvStore.open}.
- *
- * @example
- * ```ts
- * import type { KvStoreOptions } from "@simplycaster/rabbitmq-publisher";
- *
- * const options: KvStoreOptions = {
- *   path: "./data/events.kv",
- *   limits: { maxEvents: 100_000, maxBytes: 100_000_000, overflow: "reject" },
- *   memoryLimit: 1_000,
- *   leaseTtlMs: 15_000,
- *   owner: "order-service on host-a",
- * };
- * ```
- */
-export interface KvStoreOptions {
-  /**
-   * The KV file. Its directory is created when missing. A path ending in
-   * `.json` (from older configurations) is used as the KV file as it is.
-   */
-  path: string;
-  /** The store's count and byte limits and overflow policy (all pending events, on disk or not). */
-  limits: StoreLimits;
-  /** The most pending records held in memory at once; the rest wait on disk. */
-  memoryLimit: number;
-  /**
-   * How long the lease on the store lasts without renewal, in ms. It is
-   * renewed every third of this.
-   * @default {15000}
-   */
-  leaseTtlMs?: number;
-  /** The clock used for the lease. @default {Date.now} */
-  now?: () => number;
-  /**
-   * How this process describes itself in the lease.
-   * @default {"pid <Deno.pid> on <Deno.hostname()>"}
-   */
-  owner?: string;
-  /**
-   * An open KV to use instead of opening `path` (for tests). The store does
-   * not close a KV it did not open; `path` still names the store in errors.
-   */
-  kv?: Deno.Kv;
-}
+export type { KvStoreOptions } from "./options.ts";
 
 /**
  * A {@linkcode PendingStore} in a Deno KV file, with group commit, a bounded
@@ -168,45 +126,17 @@ export class KvStore implements PendingStore {
    * ```
    */
   static async open(options: KvStoreOptions): Promise<KvStore> {
-    const { path, limits, memoryLimit, leaseTtlMs = 15_000 } = options;
-    if (typeof path !== "string" || path === "") {
-      throw new TypeError(`'path' must be a non-empty string: got ${String(path)}`);
-    }
-    if (typeof limits !== "object" || limits === null) {
-      throw new TypeError(`'limits' must be an object: got ${String(limits)}`);
-    }
-    if (!Number.isInteger(memoryLimit) || memoryLimit <= 0) {
-      throw new RangeError(`'memoryLimit' must be a positive integer: got ${memoryLimit}`);
-    }
-    if (!Number.isFinite(leaseTtlMs) || leaseTtlMs <= 0) {
-      throw new RangeError(`'leaseTtlMs' must be a positive number: got ${leaseTtlMs}`);
-    }
-    let kv = options.kv;
-    const ownsKv = kv === undefined;
-    if (kv === undefined) {
-      try {
-        kv = await openKv(path);
-      } catch (error) {
-        throw await openFailure(error, path);
-      }
-    }
+    const leaseTtlMs = checkOpenOptions(options);
+    const { kv, ownsKv } = await openStoreKv(options);
     const store = new KvStore(kv, ownsKv, options);
-    try {
-      store.#lease = await Lease.take(kv, {
-        path,
-        resolvePath: ownsKv,
-        owner: options.owner,
-        ttlMs: leaseTtlMs,
-        now: store.#now,
-        onLost: (holder) => [store.#state, store.#holder] = ["lost", holder],
-      });
-      await store.#scan();
-    } catch (error) {
-      // A lease taken before the scan failed is given back, so that the next open is not refused.
-      await store.#lease?.release().catch(() => {});
-      if (ownsKv) kv.close();
-      throw storeError(error, path, "io");
-    }
+    store.#lease = await takeLeaseAndLoad(kv, ownsKv, {
+      path: options.path,
+      resolvePath: ownsKv,
+      owner: options.owner,
+      ttlMs: leaseTtlMs,
+      now: store.#now,
+      onLost: (holder) => [store.#state, store.#holder] = ["lost", holder],
+    }, () => store.#scan());
     store.#lease.renewEvery();
     return store;
   }
