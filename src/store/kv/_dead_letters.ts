@@ -2,10 +2,11 @@
 // the writes that add and delete them, and the list for the operator. A
 // pending record becomes a dead letter in the same group commit that deletes
 // its pending entry, the letter first: a crash between the two leaves a
-// duplicate, never a loss.
+// duplicate, never a loss. The shelf also counts the records it moved as
+// evicted or expired, for the store's stats.
 
 import { toDeadLetter } from "../_dead_letter.ts";
-import type { DeadLetterReason, DeadLetterRecord, PendingRecord } from "../store.ts";
+import type { DeadLetterRecord, PendingRecord } from "../store.ts";
 import {
   DEAD_PREFIX,
   deadKey,
@@ -22,6 +23,8 @@ export class DeadLetterShelf {
   readonly #kv: Deno.Kv;
   /** The `seq` of every dead letter on disk (committed). */
   readonly #seqs = new Set<number>();
+  /** Pending records moved here by eviction and by expiry, less those whose delete failed. */
+  readonly #moved = { evicted: 0, expired: 0 };
 
   constructor(kv: Deno.Kv) {
     this.#kv = kv;
@@ -30,6 +33,16 @@ export class DeadLetterShelf {
   /** Dead letters on disk. */
   get count(): number {
     return this.#seqs.size;
+  }
+
+  /** Pending records dead-lettered as `evicted` (made room for others). */
+  get evicted(): number {
+    return this.#moved.evicted;
+  }
+
+  /** Pending records dead-lettered as `expired` (older than the age limit). */
+  get expired(): number {
+    return this.#moved.expired;
   }
 
   /** Reads which dead letters are on disk; returns the highest `seq` among them (0 if none). */
@@ -44,24 +57,30 @@ export class DeadLetterShelf {
   }
 
   /**
-   * Queues, for each pending record, its dead letter and then the delete of
-   * its pending entry, in that order (a group split over several atomics
-   * keeps it). `notDeleted` runs for a record whose delete did not commit: it
-   * is still on disk, so still pending.
+   * Queues, for each pending record evicted or expired, its dead letter and
+   * then the delete of its pending entry, in that order (a group split over
+   * several atomics keeps it), and counts it. `notDeleted` runs for a record
+   * whose delete did not commit: it is still on disk, so still pending, and
+   * no longer counted.
    *
    * @returns The dead letters.
    */
   moveFrom(
     records: readonly PendingRecord[],
-    reason: DeadLetterReason,
+    reason: "evicted" | "expired",
     at: number,
     writes: Write[],
     notDeleted: (record: PendingRecord) => void,
   ): DeadLetterRecord[] {
+    this.#moved[reason] += records.length;
     return records.map((record) => {
       const letter = toDeadLetter(record, reason, at);
       writes.push(this.write(letter));
-      writes.push({ key: pendingKey(record), size: KEY_BYTES, failed: () => notDeleted(record) });
+      const failed = () => {
+        this.#moved[reason]--;
+        notDeleted(record);
+      };
+      writes.push({ key: pendingKey(record), size: KEY_BYTES, failed });
       return letter;
     });
   }

@@ -15,7 +15,6 @@ import { StoreLockedError } from "../../errors.ts";
 import { storeError } from "./_errors.ts";
 import type {
   AddResult,
-  DeadLetterReason,
   DeadLetterRecord,
   NewRecord,
   PendingRecord,
@@ -82,8 +81,6 @@ export class KvStore implements PendingStore {
   readonly #writes: GroupCommit;
   readonly #window: RecordWindow;
   #seq = 0;
-  #dropped = 0;
-  #expired = 0;
   readonly #dead: DeadLetterShelf;
   /** Serialises what reads past the window's cursors: loading, eviction, expiry. */
   readonly #exclusive = new Exclusive();
@@ -387,7 +384,6 @@ export class KvStore implements PendingStore {
       const expired = await this.#window.expire(cutoff).catch((error) => {
         throw storeError(error, this.#path, "io");
       });
-      this.#expired += expired.length;
       const writes: Write[] = [];
       const letters = this.#deadLetterWrites(expired, "expired", writes);
       return { letters, committed: this.#writes.enqueue(writes) };
@@ -487,8 +483,8 @@ export class KvStore implements PendingStore {
       byPriority: this.#window.byPriority(),
       inFlight: this.#window.inFlight,
       oldestAcceptedAt: this.#window.oldestAcceptedAt(),
-      droppedEvents: this.#dropped,
-      expiredEvents: this.#expired,
+      droppedEvents: this.#dead.evicted,
+      expiredEvents: this.#dead.expired,
       deadLetters: this.#dead.count,
       persistent: true,
       ...(this.#writes.failure === undefined ? {} : { storageError: this.#writes.failure.message }),
@@ -644,7 +640,6 @@ export class KvStore implements PendingStore {
     const writes: Write[] = [];
     this.#window.evict(victims);
     const evicted = this.#deadLetterWrites(victims, "evicted", writes);
-    this.#dropped += evicted.length;
     const records = events.map((event, i) => {
       const record = toStored(event, ++this.#seq, event.attempts ?? 0, event.acceptedAt);
       this.#window.adding(record);
@@ -667,13 +662,15 @@ export class KvStore implements PendingStore {
    */
   #deadLetterWrites(
     records: readonly PendingRecord[],
-    reason: DeadLetterReason,
+    reason: "evicted" | "expired",
     writes: Write[],
   ): DeadLetterRecord[] {
-    return this.#dead.moveFrom(records, reason, this.#now(), writes, (record) => {
-      this.#window.restore(record);
-      if (reason === "evicted") this.#dropped--;
-      else this.#expired--;
-    });
+    return this.#dead.moveFrom(
+      records,
+      reason,
+      this.#now(),
+      writes,
+      (r) => this.#window.restore(r),
+    );
   }
 }
