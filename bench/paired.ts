@@ -12,6 +12,7 @@
  * @module
  */
 
+import { takePositiveFlag } from "./_args.ts";
 import { median } from "./_measure.ts";
 import { rows } from "./_rows.ts";
 
@@ -95,18 +96,8 @@ export async function comparePaired(
 
 if (import.meta.main) {
   const args = [...Deno.args];
-  const flag = (name: string) => {
-    const i = args.indexOf(name);
-    if (i === -1) return undefined;
-    const value = args.splice(i, 2)[1];
-    const n = Number(value);
-    if (!Number.isInteger(n) || n <= 0) {
-      throw new RangeError(`'${name}' must be a positive integer: got ${value}`);
-    }
-    return n;
-  };
-  const events = flag("--events");
-  const rounds = flag("--rounds");
+  const events = takePositiveFlag(args, "--events");
+  const rounds = takePositiveFlag(args, "--rounds");
   if (args.length !== 2) {
     throw new RangeError("usage: paired.ts <row> <row> [--events n] [--rounds n]");
   }

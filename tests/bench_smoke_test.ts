@@ -9,6 +9,7 @@ import { renderChart } from "../bench/chart.ts";
 import { formatTable } from "../bench/_report.ts";
 import { GROUPS } from "../bench/_rows.ts";
 import { comparePaired } from "../bench/paired.ts";
+import { formatTrace, summarise, traceThroughput } from "../bench/trace.ts";
 
 const TELEMETRY_ROWS = {
   "telemetry.off": "memory",
@@ -91,4 +92,39 @@ Deno.test("comparePaired() gives the ratios of two rows over paired rounds", asy
   }
   for (const m of [paired.a, paired.b]) assert(m.throughput > 0 && m.cpu > 0);
   await assert.rejects(() => comparePaired("ceiling.memory", "no.such.row"), RangeError);
+});
+
+Deno.test("traceThroughput() follows a run from the first publish() to the last confirm", async () => {
+  for (const kv of [false, true]) {
+    const trace = await traceThroughput({ kv, events: 300, everyMs: 2 });
+    assert(trace.handOverMs <= trace.acceptedMs && trace.acceptedMs <= trace.confirmedMs);
+    assert(trace.throughput > 0 && Number.isFinite(trace.throughput));
+    assert(trace.meanInFlight >= 0 && trace.meanInFlight <= 500, `in flight ${trace.meanInFlight}`);
+    const last = trace.samples.at(-1)!;
+    assert.deepEqual([last.accepted, last.confirmed, last.inFlight], [300, 300, 0]);
+    assert.match(formatTrace(trace, true), /^ +ms +accepted[^]*events\/s/);
+  }
+});
+
+Deno.test("summarise() finds the longest time without a confirm while events were in flight", () => {
+  const at = (atMs: number, confirmed: number, inFlight: number) => ({
+    atMs,
+    accepted: 10,
+    confirmed,
+    inFlight,
+    queued: 0,
+  });
+  const samples = [
+    at(0, 0, 0), // nothing sent yet: no stall before the first send
+    at(50, 0, 0),
+    at(100, 0, 5),
+    at(150, 0, 5),
+    at(250, 0, 5), // 150 ms with 5 in flight and no confirm
+    at(300, 5, 5),
+    at(350, 10, 0),
+  ];
+  const { meanInFlight, longestStallMs, throughput } = summarise(samples, 10, 400);
+  assert.equal(longestStallMs, 150);
+  assert.equal(meanInFlight, 5);
+  assert.equal(throughput, 25);
 });

@@ -1,0 +1,26 @@
+// Command-line flags of the bench's smaller tools (paired.ts, trace.ts).
+
+/**
+ * Takes `name` and the positive integer after it out of `args`.
+ *
+ * @returns The integer, or `undefined` when the flag is absent.
+ * @throws {RangeError} When the value is not a positive integer; the error names the flag.
+ */
+export function takePositiveFlag(args: string[], name: string): number | undefined {
+  const i = args.indexOf(name);
+  if (i === -1) return undefined;
+  const value = args.splice(i, 2)[1];
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) {
+    throw new RangeError(`'${name}' must be a positive integer: got ${value}`);
+  }
+  return n;
+}
+
+/** Takes the switch `name` out of `args`; whether it was there. */
+export function takeSwitch(args: string[], name: string): boolean {
+  const i = args.indexOf(name);
+  if (i === -1) return false;
+  args.splice(i, 1);
+  return true;
+}
