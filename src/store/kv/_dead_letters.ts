@@ -72,8 +72,7 @@ export class DeadLetterShelf {
     writes: Write[],
     notDeleted: (record: PendingRecord) => void,
   ): DeadLetterRecord[] {
-    this.#moved[reason] += records.length;
-    return records.map((record) => {
+    const letters = records.map((record) => {
       const letter = toDeadLetter(record, reason, at);
       writes.push(this.write(letter));
       const failed = () => {
@@ -83,6 +82,8 @@ export class DeadLetterShelf {
       writes.push({ key: pendingKey(record), size: KEY_BYTES, failed });
       return letter;
     });
+    this.#moved[reason] += letters.length;
+    return letters;
   }
 
   /**
