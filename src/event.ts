@@ -219,6 +219,21 @@ const SHORT_STRING_BYTES = 255;
 // string this short fits in a short string whatever it holds.
 const SURELY_SHORT = Math.floor(SHORT_STRING_BYTES / 3);
 const STRING_METADATA = ["source", "correlationId", "causationId"] as const;
+// The last timestamp isoTime() wrote, and its text: the events of a burst
+// are mostly made in the same millisecond, and toISOString() takes a quarter
+// of the time of encoding a 300 B event.
+let lastMillis = Number.NaN;
+let lastIso = "";
+
+/** `new Date(millis).toISOString()`, for a finite `millis`. */
+function isoTime(millis: number): string {
+  if (millis !== lastMillis) {
+    lastIso = new Date(millis).toISOString();
+    lastMillis = millis;
+  }
+  return lastIso;
+}
+
 // utf8Length() encodes into this memory, grown as needed up to SCRATCH_MAX.
 const encoder = new TextEncoder();
 let scratch = new Uint8Array(4_096);
@@ -312,17 +327,25 @@ export function encodeEvent(event: DomainEvent, options: EncodeOptions = {}): En
     if (notJson !== undefined) {
       throw new EventValidationError(notJson.path, `${notJson.path}: ${notJson.problem}`);
     }
-    body = JSON.stringify({
-      id,
-      type,
-      version,
-      timestamp: event.timestamp instanceof Date
-        ? event.timestamp.toISOString()
-        : new Date(timestamp).toISOString(),
-      data: event.data,
-      // The same JSON as the copy with `priority` set, without the copy.
-      metadata: metadata.priority === priority ? metadata : { ...metadata, priority },
-    });
+    // The envelope's JSON, written part by part: the same text as one
+    // JSON.stringify() of the whole object (same keys, same order), for
+    // about a third of its time on a 300 B event.
+    const data = JSON.stringify(event.data);
+    // The same JSON as the copy with `priority` set, without the copy.
+    const meta = JSON.stringify(
+      metadata.priority === priority ? metadata : { ...metadata, priority },
+    );
+    // Only a toJSON() that returns undefined gets here.
+    if (data === undefined || meta === undefined) {
+      const field = data === undefined ? "data" : "metadata";
+      throw new EventValidationError(
+        field,
+        `'${field}' encodes to nothing: its toJSON() returned undefined`,
+      );
+    }
+    body = '{"id":' + JSON.stringify(id) + ',"type":' + JSON.stringify(type) +
+      ',"version":' + JSON.stringify(version) + ',"timestamp":"' + isoTime(timestamp) +
+      '","data":' + data + ',"metadata":' + meta + "}";
   } catch (cause) {
     if (cause instanceof EventValidationError) throw cause;
     throw new EventValidationError(

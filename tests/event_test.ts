@@ -178,3 +178,42 @@ Deno.test("encodeEvent() holds id, type, correlation id and routing key to 255 b
     assert.throws(byKey, (e) => e instanceof EventValidationError && e.field === "routingKey");
   }
 });
+
+Deno.test("encodeEvent() writes the body one JSON.stringify() of the envelope would, timestamp by timestamp", () => {
+  const events: DomainEvent[] = [
+    { id: "a", type: "t", timestamp: new Date(1_000), data: { n: 1 } },
+    // Back to an earlier millisecond after another: the cached text must follow.
+    { id: "b", type: "t", timestamp: new Date(2_000), data: 'é \u2028 "quoted"' },
+    { id: "c", type: "t", timestamp: new Date(1_000), data: [null, 1.5, { x: [] }] },
+    {
+      id: "d \u00e9",
+      type: "t.u",
+      version: 2,
+      timestamp: "2026-12-03T10:00:00.123+01:00",
+      data: { at: new Date(5), price: new Money(99) },
+      metadata: { source: "s", priority: "low", correlationId: "c-1", extra: { k: [1] } },
+    },
+  ];
+  for (const event of events) {
+    const millis = event.timestamp instanceof Date
+      ? event.timestamp.getTime()
+      : Date.parse(event.timestamp as string);
+    const whole = JSON.stringify({
+      id: event.id,
+      type: event.type,
+      version: event.version ?? "1.0",
+      timestamp: new Date(millis).toISOString(),
+      data: event.data,
+      metadata: { ...event.metadata, priority: event.metadata?.priority ?? "normal" },
+    });
+    assert.equal(encodeEvent(event).body, whole, `event ${event.id}`);
+  }
+});
+
+Deno.test("encodeEvent() refuses data or metadata whose toJSON() returns undefined, naming the field", () => {
+  const nothing = { toJSON: () => undefined };
+  const error = refusal(withData(nothing));
+  assert.equal(error.field, "data");
+  assert.match(error.message, /toJSON\(\) returned undefined/);
+  assert.equal(refusal(withData({ ok: 1 }, nothing as never)).field, "metadata");
+});
