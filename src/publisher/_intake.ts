@@ -62,14 +62,36 @@ export class Intake {
     encoded.exchange = this.#parts.exchange;
     encoded.acceptedAt = this.#parts.now();
     if (store.addNow !== undefined) return this.#addNow([encoded], true, parent)[0];
-    const added = this.#add([encoded], true, parent);
+    const receipt = this.#addOne(encoded, parent);
     const stored = () => this.#accepting.delete(id);
-    added.then(stored, stored);
+    receipt.then(stored, stored);
     // A duplicate that comes while it is being stored gets this receipt; a
     // failure is the caller's to see.
-    const receipt = added.then(firstOf);
     this.#accepting.set(id, receipt);
     return receipt;
+  }
+
+  /**
+   * {@linkcode #add} of one event on a store that adds asynchronously,
+   * without an async function's frame or the arrays of the general path:
+   * what a persistent store's publish() allocates is held until its commit.
+   */
+  #addOne(event: NewRecord, parent: Context | undefined): Promise<PublishReceipt> {
+    const spans = this.#startSpans([event], parent);
+    let adding: Promise<AddResult>;
+    try {
+      adding = this.#parts.store.add([event]);
+    } catch (error) {
+      this.#abandonSpans(spans, error);
+      return Promise.reject(error);
+    }
+    return adding.then(
+      (added) => this.#answer(added, true, spans)[0],
+      (error) => {
+        this.#abandonSpans(spans, error);
+        throw error;
+      },
+    );
   }
 
   /**

@@ -246,11 +246,17 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
    * console.log(status); // "confirmed" when the broker is up
    * ```
    */
-  async publish(event: DomainEvent): Promise<PublishReceipt> {
-    // The caller's trace context, read before the first await.
-    const parent = this.#telemetry && activeContext();
-    this.#assertOpen();
-    return await this.#intake.one(event, parent);
+  publish(event: DomainEvent): Promise<PublishReceipt> {
+    // Not an async function: its frame and promise were a third of what a
+    // queued publish() allocated. Every failure still comes as a rejection.
+    try {
+      const parent = this.#telemetry && activeContext();
+      this.#assertOpen();
+      const receipt = this.#intake.one(event, parent);
+      return receipt instanceof Promise ? receipt : Promise.resolve(receipt);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /**

@@ -40,7 +40,8 @@ export const STORED_FIELDS_BYTES = 200;
 const NOT_ONE_BYTE = /[\u0100-\uffff]/;
 
 export function pendingKey(record: PendingRecord): Deno.KvKey {
-  return [...PENDING_PREFIX, priorityRank(record.priority), record.seq];
+  // A literal, not a spread of the prefix: this key is held until its commit.
+  return [PENDING_PREFIX[0], priorityRank(record.priority), record.seq];
 }
 
 /** Selects, in order, the records of a priority with `seq` above `after`. */
@@ -50,7 +51,12 @@ export function pendingAfter(priority: EventPriority, after: number): Deno.KvLis
 }
 
 export function deadKey(seq: number): Deno.KvKey {
-  return [...DEAD_PREFIX, seq];
+  return [DEAD_PREFIX[0], seq];
+}
+
+/** The `seq` of a dead letter's key. */
+export function deadSeq(key: Deno.KvKey): number {
+  return key[1] as number;
 }
 
 /**

@@ -10,6 +10,7 @@ import type { DeadLetterRecord, PendingRecord } from "../store.ts";
 import {
   DEAD_PREFIX,
   deadKey,
+  deadSeq,
   fitDeadLetter,
   fromDisk,
   KEY_BYTES,
@@ -17,7 +18,7 @@ import {
   pendingKey,
   recordSize,
 } from "./_codec.ts";
-import type { Write } from "./_group_commit.ts";
+import type { Write, WriteHooks } from "./_group_commit.ts";
 
 export class DeadLetterShelf {
   readonly #kv: Deno.Kv;
@@ -25,6 +26,9 @@ export class DeadLetterShelf {
   readonly #seqs = new Set<number>();
   /** Pending records moved here by eviction and by expiry, less those whose delete failed. */
   readonly #moved = { evicted: 0, expired: 0 };
+  /** A dead letter's write, and the delete of one, keep `#seqs` in step with the disk. */
+  readonly #written: WriteHooks = { committed: (write) => this.#seqs.add(deadSeq(write.key!)) };
+  readonly #removed: WriteHooks = { committed: (write) => this.#seqs.delete(deadSeq(write.key!)) };
 
   constructor(kv: Deno.Kv) {
     this.#kv = kv;
@@ -49,7 +53,7 @@ export class DeadLetterShelf {
   async scan(): Promise<number> {
     let highest = 0;
     for await (const entry of this.#kv.list({ prefix: DEAD_PREFIX })) {
-      const seq = entry.key[1] as number;
+      const seq = deadSeq(entry.key);
       this.#seqs.add(seq);
       highest = Math.max(highest, seq);
     }
@@ -75,11 +79,13 @@ export class DeadLetterShelf {
     const letters = records.map((record) => {
       const letter = toDeadLetter(record, reason, at);
       writes.push(this.write(letter));
-      const failed = () => {
-        this.#moved[reason]--;
-        notDeleted(record);
+      const hooks: WriteHooks = {
+        failed: () => {
+          this.#moved[reason]--;
+          notDeleted(record);
+        },
       };
-      writes.push({ key: pendingKey(record), size: KEY_BYTES, failed });
+      writes.push({ key: pendingKey(record), size: KEY_BYTES, hooks });
       return letter;
     });
     this.#moved[reason] += letters.length;
@@ -97,17 +103,13 @@ export class DeadLetterShelf {
       key: deadKey(letter.seq),
       value,
       size: recordSize(value),
-      committed: () => this.#seqs.add(letter.seq),
+      hooks: this.#written,
     };
   }
 
   /** The deletes of dead letters by `seq` (unknown ones delete nothing). */
   removals(seqs: readonly number[]): Write[] {
-    return seqs.map((seq) => ({
-      key: deadKey(seq),
-      size: KEY_BYTES,
-      committed: () => this.#seqs.delete(seq),
-    }));
+    return seqs.map((seq) => ({ key: deadKey(seq), size: KEY_BYTES, hooks: this.#removed }));
   }
 
   /** Up to `limit` dead letters, oldest first. */

@@ -16,8 +16,18 @@ export interface Write {
   value?: unknown;
   /** An estimate of its size in an atomic operation. */
   size: number;
-  committed?: () => void;
-  failed?: () => void;
+  /** Told when it is committed or its atomic failed. */
+  hooks?: WriteHooks;
+}
+
+/**
+ * What to do once a write is committed or its atomic failed: one object
+ * serves every write of a kind, so that a write carries no closures of its
+ * own (a pending record's write is held until its commit).
+ */
+export interface WriteHooks {
+  committed?(write: Write): void;
+  failed?(write: Write): void;
 }
 
 /** The writes of one call: it settles when the last of them is committed or failed. */
@@ -144,7 +154,7 @@ export class GroupCommit {
         this.#failure = error instanceof Error ? error : new Error(String(error));
         for (let j = start; j < group.length; j++) {
           const queued = group[j];
-          queued.write.failed?.();
+          queued.write.hooks?.failed?.(queued.write);
           // Not retried at once: the writes that come next take it along.
           if (queued.job === undefined) this.#retry.push(queued);
           else settle(queued.job, error);
@@ -153,7 +163,7 @@ export class GroupCommit {
       }
       for (let j = start; j < i; j++) {
         const { write, job } = group[j];
-        write.committed?.();
+        write.hooks?.committed?.(write);
         if (job !== undefined) settle(job);
       }
     }

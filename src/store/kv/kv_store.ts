@@ -32,7 +32,7 @@ import {
   toStoredRetry,
 } from "./_codec.ts";
 import { DeadLetterShelf } from "./_dead_letters.ts";
-import { GroupCommit, type Write } from "./_group_commit.ts";
+import { GroupCommit, type Write, type WriteHooks } from "./_group_commit.ts";
 import type { Lease } from "./_lease.ts";
 import { checkOpenOptions, openStoreKv, takeLeaseAndLoad } from "./_open.ts";
 import type { KvStoreOptions } from "./options.ts";
@@ -86,6 +86,11 @@ export class KvStore implements PendingStore {
   readonly #exclusive = new Exclusive();
   #admissionsWaiting = 0;
   #prefetching = false;
+  /** The window hears of each new record's commit, or its rollback. */
+  readonly #newRecord: WriteHooks = {
+    committed: (write) => this.#window.committed(write.value as PendingRecord),
+    failed: (write) => this.#window.rolledBack(write.value as PendingRecord),
+  };
 
   private constructor(kv: Deno.Kv, ownsKv: boolean, options: KvStoreOptions) {
     this.#kv = kv;
@@ -647,8 +652,7 @@ export class KvStore implements PendingStore {
         key: pendingKey(record),
         value: record,
         size: sizes[i] + STORED_FIELDS_BYTES,
-        committed: () => this.#window.committed(record),
-        failed: () => this.#window.rolledBack(record),
+        hooks: this.#newRecord,
       });
       return record;
     });
