@@ -22,6 +22,7 @@ import type { Write, WriteHooks } from "./_group_commit.ts";
 
 export class DeadLetterShelf {
   readonly #kv: Deno.Kv;
+  readonly #notDeleted: (record: PendingRecord) => void;
   /** The `seq` of every dead letter on disk (committed). */
   readonly #seqs = new Set<number>();
   /** Pending records moved here by eviction and by expiry, less those whose delete failed. */
@@ -30,8 +31,14 @@ export class DeadLetterShelf {
   readonly #written: WriteHooks = { committed: (write) => this.#seqs.add(deadSeq(write.key!)) };
   readonly #removed: WriteHooks = { committed: (write) => this.#seqs.delete(deadSeq(write.key!)) };
 
-  constructor(kv: Deno.Kv) {
+  /**
+   * @param kv Where the dead letters are.
+   * @param notDeleted Runs for a pending record moved here whose delete did
+   * not commit: it is still on disk, so still pending.
+   */
+  constructor(kv: Deno.Kv, notDeleted: (record: PendingRecord) => void) {
     this.#kv = kv;
+    this.#notDeleted = notDeleted;
   }
 
   /** Dead letters on disk. */
@@ -63,9 +70,9 @@ export class DeadLetterShelf {
   /**
    * Queues, for each pending record evicted or expired, its dead letter and
    * then the delete of its pending entry, in that order (a group split over
-   * several atomics keeps it), and counts it. `notDeleted` runs for a record
-   * whose delete did not commit: it is still on disk, so still pending, and
-   * no longer counted.
+   * several atomics keeps it), and counts it. A record whose delete does not
+   * commit is no longer counted, and goes to the `notDeleted` given to the
+   * constructor.
    *
    * @returns The dead letters.
    */
@@ -74,7 +81,6 @@ export class DeadLetterShelf {
     reason: "evicted" | "expired",
     at: number,
     writes: Write[],
-    notDeleted: (record: PendingRecord) => void,
   ): DeadLetterRecord[] {
     const letters = records.map((record) => {
       const letter = toDeadLetter(record, reason, at);
@@ -82,7 +88,7 @@ export class DeadLetterShelf {
       const hooks: WriteHooks = {
         failed: () => {
           this.#moved[reason]--;
-          notDeleted(record);
+          this.#notDeleted(record);
         },
       };
       writes.push({ key: pendingKey(record), size: KEY_BYTES, hooks });

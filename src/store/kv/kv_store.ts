@@ -100,7 +100,7 @@ export class KvStore implements PendingStore {
     this.#now = options.now ?? Date.now;
     this.#writes = new GroupCommit(kv, () => this.#seq, (e) => storeError(e, this.#path, "io"));
     this.#window = new RecordWindow(kv, options.memoryLimit, () => this.#writes.barrier());
-    this.#dead = new DeadLetterShelf(kv);
+    this.#dead = new DeadLetterShelf(kv, (record) => this.#window.restore(record));
   }
 
   /**
@@ -390,7 +390,7 @@ export class KvStore implements PendingStore {
         throw storeError(error, this.#path, "io");
       });
       const writes: Write[] = [];
-      const letters = this.#deadLetterWrites(expired, "expired", writes);
+      const letters = this.#dead.moveFrom(expired, "expired", this.#now(), writes);
       return { letters, committed: this.#writes.enqueue(writes) };
     }).then(async ({ letters, committed }) => {
       await committed;
@@ -644,7 +644,7 @@ export class KvStore implements PendingStore {
   ): Promise<AddResult> {
     const writes: Write[] = [];
     this.#window.evict(victims);
-    const evicted = this.#deadLetterWrites(victims, "evicted", writes);
+    const evicted = this.#dead.moveFrom(victims, "evicted", this.#now(), writes);
     const records = events.map((event, i) => {
       const record = toStored(event, ++this.#seq, event.attempts ?? 0, event.acceptedAt);
       this.#window.adding(record);
@@ -657,24 +657,5 @@ export class KvStore implements PendingStore {
       return record;
     });
     return this.#writes.enqueue(writes).then(() => ({ records, evicted }));
-  }
-
-  /**
-   * Queues, for each record, its dead letter and then the delete of its
-   * pending entry; a delete that does not commit leaves the record pending,
-   * counted again.
-   */
-  #deadLetterWrites(
-    records: readonly PendingRecord[],
-    reason: "evicted" | "expired",
-    writes: Write[],
-  ): DeadLetterRecord[] {
-    return this.#dead.moveFrom(
-      records,
-      reason,
-      this.#now(),
-      writes,
-      (r) => this.#window.restore(r),
-    );
   }
 }
