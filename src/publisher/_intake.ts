@@ -62,36 +62,13 @@ export class Intake {
     encoded.exchange = this.#parts.exchange;
     encoded.acceptedAt = this.#parts.now();
     if (store.addNow !== undefined) return this.#addNow([encoded], true, parent)[0];
-    const receipt = this.#addOne(encoded, parent);
+    const receipt = this.#addLater([encoded], true, parent).then(firstOf);
     const stored = () => this.#accepting.delete(id);
     receipt.then(stored, stored);
     // A duplicate that comes while it is being stored gets this receipt; a
     // failure is the caller's to see.
     this.#accepting.set(id, receipt);
     return receipt;
-  }
-
-  /**
-   * {@linkcode #add} of one event on a store that adds asynchronously,
-   * without an async function's frame or the arrays of the general path:
-   * what a persistent store's publish() allocates is held until its commit.
-   */
-  #addOne(event: NewRecord, parent: Context | undefined): Promise<PublishReceipt> {
-    const spans = this.#startSpans([event], parent);
-    let adding: Promise<AddResult>;
-    try {
-      adding = this.#parts.store.add([event]);
-    } catch (error) {
-      this.#abandonSpans(spans, error);
-      return Promise.reject(error);
-    }
-    return adding.then(
-      (added) => this.#answer(added, true, spans)[0],
-      (error) => {
-        this.#abandonSpans(spans, error);
-        throw error;
-      },
-    );
   }
 
   /**
@@ -179,18 +156,10 @@ export class Intake {
     parent: Context | undefined,
   ): Promise<PublishReceipt[]> {
     if (events.length === 0) return [];
-    if (this.#parts.store.addNow !== undefined) {
-      return await allOf(this.#addNow(events, awaitHigh, parent));
-    }
-    const spans = this.#startSpans(events, parent);
-    let added;
-    try {
-      added = await this.#parts.store.add(events);
-    } catch (error) {
-      this.#abandonSpans(spans, error);
-      throw error;
-    }
-    return await allOf(this.#answer(added, awaitHigh, spans));
+    const answers = this.#parts.store.addNow !== undefined
+      ? this.#addNow(events, awaitHigh, parent)
+      : await this.#addLater(events, awaitHigh, parent);
+    return await allOf(answers);
   }
 
   /** {@linkcode #add} on a store that adds at once: the receipts, or their promises. */
@@ -208,6 +177,33 @@ export class Intake {
       throw error;
     }
     return this.#answer(added, awaitHigh, spans);
+  }
+
+  /**
+   * {@linkcode #addNow} on a store that adds asynchronously. Not an async
+   * function: one event's publish() takes this path, and what it allocates
+   * is held until the store's commit.
+   */
+  #addLater(
+    events: NewRecord[],
+    awaitHigh: boolean,
+    parent: Context | undefined,
+  ): Promise<(PublishReceipt | Promise<PublishReceipt>)[]> {
+    const spans = this.#startSpans(events, parent);
+    let adding;
+    try {
+      adding = this.#parts.store.add(events);
+    } catch (error) {
+      this.#abandonSpans(spans, error);
+      return Promise.reject(error);
+    }
+    return adding.then(
+      (added) => this.#answer(added, awaitHigh, spans),
+      (error) => {
+        this.#abandonSpans(spans, error);
+        throw error;
+      },
+    );
   }
 
   /** Started before the store keeps the events, so their trace context is kept with them. */
