@@ -252,8 +252,8 @@ export class RabbitMQAsyncEventPublisher implements EventPublisher, AsyncDisposa
     try {
       const parent = this.#telemetry && activeContext();
       this.#assertOpen();
-      const receipt = this.#intake.one(event, parent);
-      return receipt instanceof Promise ? receipt : Promise.resolve(receipt);
+      // A promise comes back as it is; a receipt already made, resolved.
+      return Promise.resolve(this.#intake.one(event, parent));
     } catch (error) {
       return Promise.reject(error);
     }
