@@ -1,4 +1,4 @@
-// Command-line flags of the bench's smaller tools (paired.ts, trace.ts).
+// Command-line flags of the bench's smaller tools (paired.ts, profile.ts, trace.ts).
 
 /**
  * Takes `name` and the positive integer after it out of `args`.
@@ -7,14 +7,19 @@
  * @throws {RangeError} When the value is not a positive integer; the error names the flag.
  */
 export function takePositiveFlag(args: string[], name: string): number | undefined {
-  const i = args.indexOf(name);
-  if (i === -1) return undefined;
-  const value = args.splice(i, 2)[1];
+  const value = takeFlag(args, name);
+  if (value === undefined) return undefined;
   const n = Number(value);
   if (!Number.isInteger(n) || n <= 0) {
     throw new RangeError(`'${name}' must be a positive integer: got ${value}`);
   }
   return n;
+}
+
+/** Takes `name` and the value after it out of `args`; `undefined` when the flag is absent. */
+export function takeFlag(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  return i === -1 ? undefined : args.splice(i, 2)[1];
 }
 
 /** Takes the switch `name` out of `args`; whether it was there. */

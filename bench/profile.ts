@@ -14,6 +14,7 @@
  * @module
  */
 
+import { takeFlag, takePositiveFlag } from "./_args.ts";
 import { rows } from "./_rows.ts";
 
 const PROFILES = new URL("./results/local/profiles/", import.meta.url).pathname;
@@ -114,12 +115,8 @@ async function profile(id: string, events: number): Promise<void> {
 
 if (import.meta.main) {
   const args = [...Deno.args];
-  const flag = (name: string) => {
-    const i = args.indexOf(name);
-    return i === -1 ? undefined : args.splice(i, 2)[1];
-  };
-  const events = Number(flag("--events") ?? 20_000);
-  const child = flag("--child");
+  const events = takePositiveFlag(args, "--events") ?? 20_000;
+  const child = takeFlag(args, "--child");
   if (child !== undefined) await runChild(child, events);
   else {for (const id of args.length > 0 ? args : ["ref.raw.500", "memory", "kv"]) {
       await profile(id, events);
