@@ -60,10 +60,17 @@ export type { KvStoreOptions } from "./options.ts";
  * const limits = { maxEvents: 10, maxBytes: 100_000, overflow: "reject" as const };
  * const store = await KvStore.open({ path: ":memory:", limits, memoryLimit: 10 });
  * const event = { ...encodeEvent({ id: "evt-1", type: "t", data: {} }), exchange: "x", acceptedAt: 0 };
- * await store.add([event]); // on disk now
+ * console.log(store.nextReadyAt()); // undefined: nothing waits
+ * const { records } = await store.add([event]); // on disk now
+ * console.log(records[0].seq, store.seqOf("evt-1"), store.seqOf("evt-2")); // 1 1 undefined
+ * console.log(store.nextReadyAt(), store.counts()); // 0 { size: 1, inFlight: 0 }
+ * const [record] = await store.take(10, Date.now());
+ * // The attempt failed: back to pending, its attempts saved.
+ * await store.release([{ ...record, attempts: 1, lastError: "TransportError: nack" }]);
  * const batch = await store.take(10, Date.now());
  * await store.remove(batch); // confirmed by RabbitMQ
- * console.log(batch.map((r) => r.id), store.stats().size); // ["evt-1"] 0
+ * const { size, persistent, deadLetters } = store.stats();
+ * console.log(batch[0].attempts, size, persistent, deadLetters); // 1 0 true 0
  * await store.close();
  * ```
  */
@@ -171,18 +178,7 @@ export class KvStore implements PendingStore {
    *
    * @returns The count.
    *
-   * @example
-   * ```ts
-   * import { encodeEvent, KvStore } from "@simplycaster/rabbitmq-publisher";
-   *
-   * const limits = { maxEvents: 10, maxBytes: 100_000, overflow: "reject" as const };
-   * const store = await KvStore.open({ path: ":memory:", limits, memoryLimit: 2 });
-   * const event = (id: string) =>
-   *   ({ ...encodeEvent({ id, type: "t", data: {} }), exchange: "x", acceptedAt: 0 });
-   * await store.add([event("a"), event("b"), event("c")]);
-   * console.log(store.loadedCount, store.stats().size); // 2 3
-   * await store.close();
-   * ```
+   * @see The example of {@linkcode KvStore.take}.
    */
   get loadedCount(): number {
     return this.#window.loaded;
@@ -202,17 +198,7 @@ export class KvStore implements PendingStore {
    * nothing of this call is stored, and what was stored before stays.
    * @throws {Error} When the store is closed.
    *
-   * @example
-   * ```ts
-   * import { encodeEvent, KvStore } from "@simplycaster/rabbitmq-publisher";
-   *
-   * const limits = { maxEvents: 10, maxBytes: 100_000, overflow: "reject" as const };
-   * const store = await KvStore.open({ path: ":memory:", limits, memoryLimit: 10 });
-   * const event = { ...encodeEvent({ id: "evt-1", type: "t", data: {} }), exchange: "x", acceptedAt: 0 };
-   * const { records } = await store.add([event]); // on disk now
-   * console.log(records[0].seq); // 1
-   * await store.close();
-   * ```
+   * @see The class's example.
    */
   add(events: readonly NewRecord[]): Promise<AddResult> {
     const window = this.#window;
@@ -267,6 +253,7 @@ export class KvStore implements PendingStore {
    * const event = (id: string) =>
    *   ({ ...encodeEvent({ id, type: "t", data: {} }), exchange: "x", acceptedAt: 0 });
    * await store.add([event("a"), event("b"), event("c")]);
+   * console.log(store.loadedCount, store.stats().size); // 2 3: one waits on disk
    * const first = await store.take(10, Date.now());
    * console.log(first.map((r) => r.id)); // ["a", "b"]: the window is full
    * await store.remove(first);
@@ -306,18 +293,7 @@ export class KvStore implements PendingStore {
    * @param records The events to delete.
    * @returns Resolves once the events are no longer pending.
    *
-   * @example
-   * ```ts
-   * import { encodeEvent, KvStore } from "@simplycaster/rabbitmq-publisher";
-   *
-   * const limits = { maxEvents: 10, maxBytes: 100_000, overflow: "reject" as const };
-   * const store = await KvStore.open({ path: ":memory:", limits, memoryLimit: 10 });
-   * const event = { ...encodeEvent({ id: "evt-1", type: "t", data: {} }), exchange: "x", acceptedAt: 0 };
-   * await store.add([event]);
-   * await store.remove(await store.take(10, Date.now()));
-   * console.log(store.stats().size); // 0
-   * await store.close();
-   * ```
+   * @see The class's example.
    */
   remove(records: readonly PendingRecord[]): Promise<void> {
     this.#writes.defer(
@@ -335,19 +311,7 @@ export class KvStore implements PendingStore {
    * @returns Resolves once committed.
    * @throws {Error} When the commit fails.
    *
-   * @example
-   * ```ts
-   * import { encodeEvent, KvStore } from "@simplycaster/rabbitmq-publisher";
-   *
-   * const limits = { maxEvents: 10, maxBytes: 100_000, overflow: "reject" as const };
-   * const store = await KvStore.open({ path: ":memory:", limits, memoryLimit: 10 });
-   * const event = { ...encodeEvent({ id: "evt-1", type: "t", data: {} }), exchange: "x", acceptedAt: 0 };
-   * await store.add([event]);
-   * const [record] = await store.take(10, Date.now());
-   * await store.release([{ ...record, attempts: 1, lastError: "TransportError: nack" }]);
-   * console.log(store.stats().inFlight); // 0
-   * await store.close();
-   * ```
+   * @see The class's example.
    */
   release(records: readonly PendingRecord[]): Promise<void> {
     return this.#writes.enqueue(
@@ -404,17 +368,7 @@ export class KvStore implements PendingStore {
    * @param id The event id.
    * @returns Its `seq`, or `undefined` when none is pending.
    *
-   * @example
-   * ```ts
-   * import { encodeEvent, KvStore } from "@simplycaster/rabbitmq-publisher";
-   *
-   * const limits = { maxEvents: 10, maxBytes: 100_000, overflow: "reject" as const };
-   * const store = await KvStore.open({ path: ":memory:", limits, memoryLimit: 10 });
-   * const event = { ...encodeEvent({ id: "evt-1", type: "t", data: {} }), exchange: "x", acceptedAt: 0 };
-   * await store.add([event]);
-   * console.log(store.seqOf("evt-1"), store.seqOf("evt-2")); // 1 undefined
-   * await store.close();
-   * ```
+   * @see The class's example.
    */
   seqOf(id: string): number | undefined {
     return this.#window.seqOf(id);
@@ -428,17 +382,7 @@ export class KvStore implements PendingStore {
    *
    * @returns A time in ms, or `undefined` when nothing waits.
    *
-   * @example
-   * ```ts
-   * import { encodeEvent, KvStore } from "@simplycaster/rabbitmq-publisher";
-   *
-   * const limits = { maxEvents: 10, maxBytes: 100_000, overflow: "reject" as const };
-   * const store = await KvStore.open({ path: ":memory:", limits, memoryLimit: 10 });
-   * console.log(store.nextReadyAt()); // undefined
-   * await store.add([{ ...encodeEvent({ id: "a", type: "t", data: {} }), exchange: "x", acceptedAt: 0 }]);
-   * console.log(store.nextReadyAt()); // 0
-   * await store.close();
-   * ```
+   * @see The class's example.
    */
   nextReadyAt(): number | undefined {
     return this.#window.nextReadyAt();
@@ -449,15 +393,7 @@ export class KvStore implements PendingStore {
    *
    * @returns Pending events (in flight included) and those in flight.
    *
-   * @example
-   * ```ts
-   * import { KvStore } from "@simplycaster/rabbitmq-publisher";
-   *
-   * const limits = { maxEvents: 10, maxBytes: 100_000, overflow: "reject" as const };
-   * const store = await KvStore.open({ path: ":memory:", limits, memoryLimit: 10 });
-   * console.log(store.counts()); // { size: 0, inFlight: 0 }
-   * await store.close();
-   * ```
+   * @see The class's example.
    */
   counts(): { size: number; inFlight: number } {
     return { size: this.#window.size, inFlight: this.#window.inFlight };
@@ -468,16 +404,7 @@ export class KvStore implements PendingStore {
    *
    * @returns Sizes, limits and counters.
    *
-   * @example
-   * ```ts
-   * import { KvStore } from "@simplycaster/rabbitmq-publisher";
-   *
-   * const limits = { maxEvents: 10, maxBytes: 100_000, overflow: "reject" as const };
-   * const store = await KvStore.open({ path: ":memory:", limits, memoryLimit: 2 });
-   * const { size, persistent, deadLetters } = store.stats();
-   * console.log(size, persistent, deadLetters); // 0 true 0
-   * await store.close();
-   * ```
+   * @see The class's example.
    */
   stats(): StoreStats {
     return {
@@ -516,8 +443,8 @@ export class KvStore implements PendingStore {
    * await store.remove([record]);
    * console.log(store.stats().deadLetters); // 1
    * console.log((await store.listDeadLetters()).map((r) => r.id)); // ["evt-1"]
-   * await store.removeDeadLetters([record.seq]);
-   * console.log(store.stats().deadLetters); // 0
+   * await store.removeDeadLetters([record.seq, 99]); // an unknown seq deletes nothing
+   * console.log(store.stats().deadLetters, await store.listDeadLetters(10)); // 0 []
    * await store.close();
    * ```
    */
@@ -536,15 +463,7 @@ export class KvStore implements PendingStore {
    * @returns The dead letters.
    * @throws {Error} When the KV cannot be read, for example once the store is closed.
    *
-   * @example
-   * ```ts
-   * import { KvStore } from "@simplycaster/rabbitmq-publisher";
-   *
-   * const limits = { maxEvents: 10, maxBytes: 100_000, overflow: "reject" as const };
-   * const store = await KvStore.open({ path: ":memory:", limits, memoryLimit: 10 });
-   * console.log(await store.listDeadLetters(10)); // []
-   * await store.close();
-   * ```
+   * @see The example of {@linkcode KvStore.addDeadLetters}.
    */
   listDeadLetters(limit: number = Infinity): Promise<DeadLetterRecord[]> {
     return this.#dead.list(limit).catch((error) => {
@@ -560,15 +479,7 @@ export class KvStore implements PendingStore {
    * @returns Resolves once committed.
    * @throws {Error} When the commit fails.
    *
-   * @example
-   * ```ts
-   * import { KvStore } from "@simplycaster/rabbitmq-publisher";
-   *
-   * const limits = { maxEvents: 10, maxBytes: 100_000, overflow: "reject" as const };
-   * const store = await KvStore.open({ path: ":memory:", limits, memoryLimit: 10 });
-   * await store.removeDeadLetters([1, 2]); // unknown seqs are no error
-   * await store.close();
-   * ```
+   * @see The example of {@linkcode KvStore.addDeadLetters}.
    */
   removeDeadLetters(seqs: readonly number[]): Promise<void> {
     return this.#writes.enqueue(this.#dead.removals(seqs));
